@@ -1,0 +1,7 @@
+"""``python -m dalletui``."""
+
+import sys
+
+from dalletui.cli import main
+
+sys.exit(main())

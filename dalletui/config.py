@@ -1,0 +1,180 @@
+"""Settings and paths: environment variables, an optional TOML file, platformdirs.
+
+Precedence: explicit arguments (CLI flags) > environment > config file > defaults.
+The API key is read here and nowhere else; it is never written, logged or exported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from dalletui.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "dalletui"
+PROVIDERS = ("auto", "openai", "offline")
+
+
+def default_home() -> Path:
+    """The data folder: ``DALLETUI_HOME`` or the platform's user data dir."""
+    env = os.environ.get("DALLETUI_HOME")
+    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_config_path() -> Path:
+    """The config file: ``DALLETUI_CONFIG`` or ``<user config dir>/config.toml``."""
+    env = os.environ.get("DALLETUI_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to know about where it lives and what it defaults to."""
+
+    home: Path
+    config_path: Path | None = None
+    model: str = "gpt-image-1-mini"
+    size: str = "1024x1024"
+    quality: str = "auto"
+    n: int = 1
+    output_format: str = "png"
+    provider: str = "auto"
+    base_url: str | None = None
+    organization: str | None = None
+    project: str | None = None
+    graphics: str = "auto"
+    price_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    # repr=False keeps the key out of logs, tracebacks and debug dumps.
+    api_key: str | None = field(default=None, repr=False)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "dalletui.db"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.home / "images"
+
+    @property
+    def effective_provider(self) -> str:
+        """``openai`` when a key is set (or forced), else ``offline``."""
+        if self.provider == "auto":
+            return "openai" if self.api_key else "offline"
+        return self.provider
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the given non-None fields replaced (used by CLI flags)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_FILE_KEYS = {
+    "model": str,
+    "size": str,
+    "quality": str,
+    "n": int,
+    "output_format": str,
+    "provider": str,
+    "base_url": str,
+    "organization": str,
+    "project": str,
+    "graphics": str,
+    "api_key": str,
+    "home": str,
+}
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+    warnings: list[str] = []
+    if not path.is_file():
+        return {}, warnings
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read the config file {path}: {exc}.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The config file {path} is not valid TOML: {exc}.") from exc
+    section = data.get("defaults", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"In {path}, [defaults] must be a table.")
+    values: dict[str, Any] = {}
+    for key, value in {**data, **section}.items():
+        if key in ("defaults", "prices"):
+            continue
+        if key not in _FILE_KEYS:
+            warnings.append(f"Unknown key '{key}' in {path} is ignored.")
+            continue
+        if not isinstance(value, _FILE_KEYS[key]):
+            raise ConfigError(f"In {path}, '{key}' must be a {_FILE_KEYS[key].__name__}.")
+        values[key] = value
+    prices = data.get("prices", {})
+    if not isinstance(prices, dict) or not all(isinstance(v, dict) for v in prices.values()):
+        raise ConfigError(f"In {path}, [prices.MODEL] tables must map price names to numbers.")
+    values["price_overrides"] = prices
+    if "api_key" in values and _readable_by_others(path):
+        warnings.append(
+            f"{path} holds an API key and is readable by other users; run: chmod 600 {path}"
+        )
+    return values, warnings
+
+
+def _readable_by_others(path: Path) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
+
+
+def load_settings(
+    home: Path | str | None = None, config_path: Path | str | None = None
+) -> Settings:
+    """Build settings from defaults, the config file, the environment and arguments."""
+    path = Path(config_path).expanduser() if config_path else default_config_path()
+    values, warnings = _read_file(path)
+    env = os.environ
+    if env.get("OPENAI_API_KEY"):
+        values["api_key"] = env["OPENAI_API_KEY"]
+    for env_name, key in (
+        ("OPENAI_BASE_URL", "base_url"),
+        ("OPENAI_ORG_ID", "organization"),
+        ("OPENAI_PROJECT_ID", "project"),
+        ("DALLETUI_PROVIDER", "provider"),
+        ("DALLETUI_MODEL", "model"),
+        ("DALLETUI_GRAPHICS", "graphics"),
+    ):
+        if env.get(env_name):
+            values[key] = env[env_name]
+    if home is not None:
+        resolved_home = Path(home).expanduser()
+    elif env.get("DALLETUI_HOME"):
+        resolved_home = default_home()
+    elif "home" in values:
+        resolved_home = Path(values["home"]).expanduser()
+    else:
+        resolved_home = default_home()
+    values.pop("home", None)
+    provider = values.get("provider", "auto")
+    if provider not in PROVIDERS:
+        raise ConfigError(
+            f"Provider '{provider}' is unknown; choose one of {', '.join(PROVIDERS)}."
+        )
+    for warning in warnings:
+        log.warning("%s", warning)
+    return Settings(
+        home=resolved_home,
+        config_path=path if path.is_file() else None,
+        warnings=tuple(warnings),
+        **values,
+    )

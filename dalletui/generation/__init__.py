@@ -1,0 +1,1 @@
+"""Turning a request into images: providers, model catalogue, pricing, image files."""

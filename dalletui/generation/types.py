@@ -1,0 +1,86 @@
+"""Values passed between the generation service and providers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What the user asked for; validated against the catalogue by ``request.validate_request``."""
+
+    prompt: str
+    model: str = "gpt-image-1-mini"
+    size: str = "1024x1024"
+    quality: str = "auto"
+    n: int = 1
+    output_format: str = "png"
+    background: str = "auto"
+    output_compression: int | None = None
+    moderation: str = "auto"
+    partial_images: int = 0  # > 0 means: stream, reporting this many partial images
+    seed: int | None = None  # only the offline provider uses it
+
+    def params(self) -> dict[str, object]:
+        """Parameters as a plain dict (stored as JSON on each generation)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts reported by the API for one request."""
+
+    input_text_tokens: int = 0
+    input_image_tokens: int = 0
+    output_image_tokens: int = 0
+    output_text_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_text_tokens
+            + self.input_image_tokens
+            + self.output_image_tokens
+            + self.output_text_tokens
+        )
+
+
+@dataclass(frozen=True)
+class ProviderImage:
+    """One finished image as bytes in ``output_format``."""
+
+    data: bytes
+    output_format: str = "png"
+    revised_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    """What a provider returns for one request (``n`` images share one usage)."""
+
+    images: list[ProviderImage]
+    usage: Usage | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+#: Called with (partial_index, image bytes) as streamed partial images arrive.
+PartialCallback = Callable[[int, bytes], Awaitable[None] | None]
+
+
+class ImageProvider(Protocol):
+    """A source of images: the OpenAI API or the offline drawer."""
+
+    name: str
+    offline: bool
+
+    async def generate(
+        self, request: GenerationRequest, on_partial: PartialCallback | None = None
+    ) -> ProviderResult:
+        """Make the images; raise ``GenerationError`` on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release network resources."""
+        ...

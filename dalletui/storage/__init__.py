@@ -1,0 +1,5 @@
+"""Persistence: Peewee models on SQLite, the DatabaseManager, migrations, full-text search."""
+
+from dalletui.storage.database import DatabaseManager, PromptPage, PromptQuery, UsageTotals
+
+__all__ = ["DatabaseManager", "PromptPage", "PromptQuery", "UsageTotals"]

@@ -1,0 +1,410 @@
+"""Peewee models: the data models of dalletui (validation, dict round-trip, display helpers).
+
+The database is deferred: models are bound to ``database`` here, and ``DatabaseManager``
+initialises it with a path and pragmas at start-up, never at import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from peewee import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    DecimalField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+
+from dalletui.errors import ValidationError
+
+database = SqliteDatabase(None)
+
+PROMPT_MAX_CHARS = 32_000
+NAME_MAX_CHARS = 120
+SIZE_PATTERN = re.compile(r"^(auto|[1-9][0-9]{1,4}x[1-9][0-9]{1,4})$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+QUALITIES = ("auto", "low", "medium", "high", "xhigh", "max", "standard", "hd")
+GENERATION_STATUSES = ("pending", "succeeded", "failed", "cancelled", "interrupted")
+BATCH_STATUSES = ("pending", "running", "succeeded", "partial", "failed", "cancelled")
+FORMATS = ("png", "jpeg", "webp")
+
+
+def now() -> dt.datetime:
+    """Local wall-clock time: what the user calls 'today' is local."""
+    return dt.datetime.now()
+
+
+def normalize_prompt(text: str) -> str:
+    """The canonical form of a prompt: surrounding whitespace trimmed."""
+    return text.strip()
+
+
+def prompt_hash(text: str) -> str:
+    """Stable identity of a prompt text (after trimming)."""
+    return hashlib.sha256(normalize_prompt(text).encode("utf-8")).hexdigest()
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """One line, at most ``width`` characters, with an ellipsis when cut."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: max(width - 1, 0)].rstrip() + "…"
+
+
+def humanize_age(when: dt.datetime | None, reference: dt.datetime | None = None) -> str:
+    """'just now', '5 min ago', '3 h ago', 'yesterday', '12 days ago', or a date."""
+    if when is None:
+        return "never"
+    seconds = ((reference or now()) - when).total_seconds()
+    if seconds < 45:
+        return "just now"
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min ago"
+    if seconds < 86_400:
+        return f"{round(seconds / 3600)} h ago"
+    days = int(seconds // 86_400)
+    if days == 1:
+        return "yesterday"
+    if days < 30:
+        return f"{days} days ago"
+    return when.strftime("%Y-%m-%d")
+
+
+def format_money(amount: Decimal | float | None) -> str:
+    """US dollars for display; ``None`` means unknown, never zero."""
+    if amount is None:
+        return "unknown"
+    value = Decimal(str(amount))
+    if value == 0:
+        return "$0.00"
+    if abs(value) < 1:
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+class JSONTextField(TextField):
+    """JSON stored as text: portable to any database Peewee supports."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+class BaseModel(Model):
+    """Shared behaviour: validation hook, dict round-trip."""
+
+    #: Fields whose ISO strings become datetimes again in ``from_dict``.
+    DATETIME_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+    def validate(self) -> None:
+        """Raise ``ValidationError`` listing every problem; subclasses add checks."""
+        problems = self.problems()
+        if problems:
+            raise ValidationError(problems)
+
+    def problems(self) -> list[str]:
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values; foreign keys as ids."""
+        out: dict[str, Any] = {}
+        for name, fld in self._meta.fields.items():
+            key = fld.column_name if isinstance(fld, ForeignKeyField) else name
+            value = self.__data__.get(name)
+            out[key] = _iso(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BaseModel:
+        """Build an unsaved instance from ``to_dict`` output (unknown keys rejected)."""
+        fields = cls._meta.fields
+        columns = {f.column_name: n for n, f in fields.items() if isinstance(f, ForeignKeyField)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            name = columns.get(key, key)
+            if name not in fields:
+                raise ValidationError(f"Unknown field '{key}' for {cls.__name__}.")
+            if name in cls.DATETIME_FIELDS and isinstance(value, str):
+                value = dt.datetime.fromisoformat(value)
+            if isinstance(fields[name], DecimalField) and value is not None:
+                value = Decimal(str(value))
+            values[name] = value
+        instance = cls()
+        instance.__data__.update(values)
+        return instance
+
+
+class Prompt(BaseModel):
+    """One distinct prompt text; using it again bumps ``use_count`` and ``last_used_at``."""
+
+    text = TextField()
+    text_hash = CharField(max_length=64, unique=True)
+    created_at = DateTimeField(default=now, index=True)
+    last_used_at = DateTimeField(default=now, index=True)
+    use_count = IntegerField(default=1, index=True)
+    is_favorite = BooleanField(default=False, index=True)
+    notes = TextField(default="")
+
+    DATETIME_FIELDS = ("created_at", "last_used_at")
+
+    class Meta:
+        table_name = "prompts"
+
+    def problems(self) -> list[str]:
+        problems: list[str] = []
+        text = self.text or ""
+        if not text.strip():
+            problems.append("The prompt is empty; write what the image should show.")
+        elif len(normalize_prompt(text)) > PROMPT_MAX_CHARS:
+            problems.append(
+                f"The prompt is {len(normalize_prompt(text)):,} characters; "
+                f"the limit is {PROMPT_MAX_CHARS:,}."
+            )
+        if (self.use_count or 0) < 0:
+            problems.append("use_count cannot be negative.")
+        return problems
+
+    @property
+    def short_text(self) -> str:
+        return shorten(self.text or "")
+
+    @property
+    def star(self) -> str:
+        return "★" if self.is_favorite else " "
+
+    @property
+    def age(self) -> str:
+        return humanize_age(self.last_used_at)
+
+
+class Template(BaseModel):
+    """A prompt with ``{variable}`` placeholders."""
+
+    name = CharField(max_length=NAME_MAX_CHARS, unique=True)
+    body = TextField()
+    description = TextField(default="")
+    created_at = DateTimeField(default=now, index=True)
+    updated_at = DateTimeField(default=now)
+
+    DATETIME_FIELDS = ("created_at", "updated_at")
+
+    class Meta:
+        table_name = "templates"
+
+    def problems(self) -> list[str]:
+        problems = _name_problems(self.name, "template")
+        if not (self.body or "").strip():
+            problems.append("The template body is empty.")
+        elif len(self.body) > PROMPT_MAX_CHARS:
+            problems.append(f"The template body is over {PROMPT_MAX_CHARS:,} characters.")
+        return problems
+
+
+class TemplateVariable(BaseModel):
+    """A named list of values that ``{name}`` in a template expands to."""
+
+    name = CharField(max_length=NAME_MAX_CHARS, unique=True)
+    values = JSONTextField(default=list)
+    description = TextField(default="")
+    created_at = DateTimeField(default=now)
+    updated_at = DateTimeField(default=now)
+
+    DATETIME_FIELDS = ("created_at", "updated_at")
+
+    class Meta:
+        table_name = "template_variables"
+
+    def problems(self) -> list[str]:
+        problems: list[str] = []
+        name = self.name or ""
+        if not IDENTIFIER.match(name):
+            problems.append(
+                f"Variable name '{name}' is not valid: use letters, digits and _, "
+                "not starting with a digit."
+            )
+        values = self.values
+        if not isinstance(values, list) or not values:
+            problems.append(f"Variable '{name}' needs a non-empty list of values.")
+        elif not all(isinstance(v, str) and v.strip() for v in values):
+            problems.append(f"Every value of variable '{name}' must be non-empty text.")
+        return problems
+
+
+class Batch(BaseModel):
+    """A run of many generations, usually from a template."""
+
+    name = CharField(max_length=NAME_MAX_CHARS)
+    template = ForeignKeyField(Template, null=True, on_delete="SET NULL", backref="batches")
+    status = CharField(max_length=16, default="pending", index=True)
+    total = IntegerField(default=0)
+    succeeded = IntegerField(default=0)
+    failed = IntegerField(default=0)
+    params = JSONTextField(default=dict)
+    created_at = DateTimeField(default=now, index=True)
+    finished_at = DateTimeField(null=True)
+
+    DATETIME_FIELDS = ("created_at", "finished_at")
+
+    class Meta:
+        table_name = "batches"
+
+    def problems(self) -> list[str]:
+        problems = _name_problems(self.name, "batch")
+        if self.status not in BATCH_STATUSES:
+            problems.append(
+                f"Batch status '{self.status}' is unknown; one of {', '.join(BATCH_STATUSES)}."
+            )
+        for label in ("total", "succeeded", "failed"):
+            if (getattr(self, label) or 0) < 0:
+                problems.append(f"Batch {label} cannot be negative.")
+        return problems
+
+
+class Generation(BaseModel):
+    """One image asked of a provider: pending, then succeeded or failed."""
+
+    prompt = ForeignKeyField(Prompt, on_delete="CASCADE", backref="generations")
+    batch = ForeignKeyField(Batch, null=True, on_delete="SET NULL", backref="generations")
+    request_key = CharField(max_length=32, index=True)
+    image_index = IntegerField(default=0)
+    provider = CharField(max_length=32)
+    model = CharField(max_length=64, index=True)
+    size = CharField(max_length=16)
+    quality = CharField(max_length=16, default="auto")
+    output_format = CharField(max_length=8, default="png")
+    background = CharField(max_length=16, default="auto")
+    status = CharField(max_length=16, default="pending", index=True)
+    error_kind = CharField(max_length=32, null=True)
+    error_message = TextField(null=True)
+    revised_prompt = TextField(null=True)
+    file_path = TextField(null=True)
+    thumbnail_path = TextField(null=True)
+    width = IntegerField(null=True)
+    height = IntegerField(null=True)
+    seed = IntegerField(null=True)
+    params = JSONTextField(default=dict)
+    created_at = DateTimeField(default=now, index=True)
+    started_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+    duration_ms = IntegerField(null=True)
+
+    DATETIME_FIELDS = ("created_at", "started_at", "finished_at")
+
+    class Meta:
+        table_name = "generations"
+
+    def problems(self) -> list[str]:
+        problems: list[str] = []
+        if not SIZE_PATTERN.match(self.size or ""):
+            problems.append(f"Size '{self.size}' is not WIDTHxHEIGHT (for example 1024x1024).")
+        if self.quality not in QUALITIES:
+            problems.append(f"Quality '{self.quality}' is unknown; one of {', '.join(QUALITIES)}.")
+        if self.status not in GENERATION_STATUSES:
+            problems.append(
+                f"Status '{self.status}' is unknown; one of {', '.join(GENERATION_STATUSES)}."
+            )
+        if self.output_format not in FORMATS:
+            problems.append(f"Format '{self.output_format}' is unknown; one of png, jpeg, webp.")
+        if not self.model:
+            problems.append("A generation needs a model name.")
+        for label in ("width", "height", "duration_ms"):
+            value = getattr(self, label)
+            if value is not None and value < 0:
+                problems.append(f"Generation {label} cannot be negative.")
+        return problems
+
+    @property
+    def offline(self) -> bool:
+        return self.provider == "offline"
+
+    @property
+    def dimensions(self) -> str:
+        return f"{self.width}x{self.height}" if self.width and self.height else self.size
+
+    @property
+    def duration_display(self) -> str:
+        return "—" if self.duration_ms is None else f"{self.duration_ms / 1000:.1f}s"
+
+
+class UsageStat(BaseModel):
+    """Tokens and cost of one generation (an ``n``-image request is split evenly)."""
+
+    generation = ForeignKeyField(Generation, on_delete="CASCADE", backref="usage", unique=True)
+    model = CharField(max_length=64, index=True)
+    provider = CharField(max_length=32, default="openai")
+    input_text_tokens = IntegerField(default=0)
+    input_image_tokens = IntegerField(default=0)
+    output_image_tokens = IntegerField(default=0)
+    output_text_tokens = IntegerField(default=0)
+    total_tokens = IntegerField(default=0)
+    cost = DecimalField(max_digits=14, decimal_places=6, null=True, auto_round=True)
+    created_at = DateTimeField(default=now, index=True)
+
+    DATETIME_FIELDS = ("created_at",)
+    TOKEN_FIELDS: ClassVar[tuple[str, ...]] = (
+        "input_text_tokens",
+        "input_image_tokens",
+        "output_image_tokens",
+        "output_text_tokens",
+        "total_tokens",
+    )
+
+    class Meta:
+        table_name = "usage_stats"
+
+    def problems(self) -> list[str]:
+        problems = [
+            f"{label.replace('_', ' ')} cannot be negative."
+            for label in self.TOKEN_FIELDS
+            if (getattr(self, label) or 0) < 0
+        ]
+        if self.cost is not None and Decimal(str(self.cost)) < 0:
+            problems.append("Cost cannot be negative.")
+        if not self.model:
+            problems.append("A usage row needs a model name.")
+        return problems
+
+    @property
+    def cost_display(self) -> str:
+        return format_money(self.cost)
+
+
+def _name_problems(name: str | None, what: str) -> list[str]:
+    if not (name or "").strip():
+        return [f"The {what} needs a name."]
+    if len(name or "") > NAME_MAX_CHARS:
+        return [f"The {what} name is over {NAME_MAX_CHARS} characters."]
+    return []
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Prompt,
+    Template,
+    TemplateVariable,
+    Batch,
+    Generation,
+    UsageStat,
+)

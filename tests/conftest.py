@@ -1,0 +1,50 @@
+"""Shared fixtures: every test gets its own data folder and none sees the developer's config."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dalletui.config import Settings
+from dalletui.storage import DatabaseManager
+
+pytest_plugins = ["tests.fakes.fixtures"]
+
+_ENV_TO_CLEAR = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+    "DALLETUI_HOME",
+    "DALLETUI_PROVIDER",
+    "DALLETUI_MODEL",
+    "DALLETUI_GRAPHICS",
+    "DALLETUI_CELL_SIZE",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in _ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DALLETUI_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("DALLETUI_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return Settings(home=home)
+
+
+@pytest.fixture
+def db(home: Path) -> Iterator[DatabaseManager]:
+    manager = DatabaseManager(home / "dalletui.db").open()
+    yield manager
+    manager.close()

@@ -1,0 +1,924 @@
+"""A fake OpenAI Images API: a real HTTP server on 127.0.0.1 for tests and benchmarks.
+
+The real ``openai`` SDK talks to it over HTTP (``base_url=server.base_url``); nothing is
+mocked. The wire format follows openai 3.x: ``ImagesResponse`` JSON for plain requests and
+``text/event-stream`` with ``image_generation.partial_image`` / ``image_generation.completed``
+events for ``stream: true``.
+
+Usage::
+
+    with FakeOpenAIServer() as server:
+        server.script(Fault.rate_limit(retry_after_ms=10), Ok())
+        client = openai.OpenAI(api_key="sk-test", base_url=server.base_url)
+        client.images.generate(prompt="a cat", model="gpt-image-1-mini")
+        assert len(server.generation_requests) == 2
+
+Scripted behaviours are consumed one per ``POST /v1/images/generations`` request, in order;
+when the queue is empty, requests succeed. ``GET /v1/models`` never consumes the script.
+
+Streaming with ``n > 1`` is rejected with a 400 ``invalid_request_error`` (param ``n``) by
+default; with ``allow_stream_n=True`` each image is streamed in turn (its partial images,
+then its ``image_generation.completed`` event, whose usage covers that image only).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image, ImageDraw
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "MODERATION_MESSAGE",
+    "Behaviour",
+    "FakeOpenAIServer",
+    "Fault",
+    "Ok",
+    "RecordedRequest",
+    "render_image",
+]
+
+#: Models listed by ``GET /v1/models`` (and accepted when ``strict_models=True``).
+DEFAULT_MODELS: tuple[str, ...] = (
+    "gpt-image-1-mini",
+    "gpt-image-1.5",
+    "gpt-image-2",
+    "gpt-image-2.5-sunburst",
+    "gpt-image-2.5-flare",
+    "chatgpt-image-latest",
+)
+
+MODERATION_MESSAGE = (
+    "Your request was rejected by the safety system. If you believe this is an error, "
+    "contact us at help.openai.com and include the request ID."
+)
+INVALID_KEY_MESSAGE = (
+    "Incorrect API key provided: sk-***. You can find your API key at "
+    "https://platform.openai.com/account/api-keys."
+)
+PERMISSION_MESSAGE = (
+    "Your organization must be verified to use this model. Please go to "
+    "https://platform.openai.com/settings/organization/general and click on Verify Organization."
+)
+
+_GENERATIONS_PATH = "/v1/images/generations"
+_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+_CONNECTION_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+
+FaultKind = Literal[
+    "http_error",
+    "slow",
+    "drop_connection",
+    "json_instead_of_stream",
+    "truncated_stream",
+    "stream_error",
+]
+
+
+# --------------------------------------------------------------------------- behaviours
+
+
+@dataclass(frozen=True)
+class Ok:
+    """Answer the request normally, optionally after ``delay`` seconds."""
+
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted misbehaviour for one request; build it with the class methods."""
+
+    kind: FaultKind
+    status: int = 200
+    error: dict[str, Any] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0
+    partials: int | None = None
+    abort: bool = False
+
+    # -- HTTP errors with an OpenAI-style body ------------------------------------------
+
+    @classmethod
+    def http_error(
+        cls,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        should_retry: bool | None = None,
+    ) -> Fault:
+        """Any status with body ``{"error": {message, type, code, param}}``.
+
+        ``should_retry`` sets the ``x-should-retry`` header the SDK obeys.
+        """
+        hdrs = dict(headers or {})
+        if should_retry is not None:
+            hdrs["x-should-retry"] = "true" if should_retry else "false"
+        return cls(
+            kind="http_error",
+            status=status,
+            error=_error(message, type, code, param),
+            headers=tuple(hdrs.items()),
+        )
+
+    @classmethod
+    def rate_limit(
+        cls,
+        *,
+        retry_after: float | None = None,
+        retry_after_ms: int | None = None,
+        message: str = "Rate limit reached for images per minute. Please try again later.",
+        code: str = "rate_limit_exceeded",
+    ) -> Fault:
+        """429 ``rate_limit_error``; adds ``Retry-After`` / ``retry-after-ms`` when given."""
+        return cls.http_error(
+            429,
+            message,
+            type="rate_limit_error",
+            code=code,
+            headers=_retry_headers(retry_after, retry_after_ms),
+        )
+
+    @classmethod
+    def insufficient_quota(cls) -> Fault:
+        """429 ``insufficient_quota`` (billing): same status as a rate limit, other code."""
+        return cls.http_error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            type="insufficient_quota",
+            code="insufficient_quota",
+        )
+
+    @classmethod
+    def moderation(cls, message: str = MODERATION_MESSAGE) -> Fault:
+        """400 content-policy rejection: code ``moderation_blocked``."""
+        return cls.http_error(
+            400, message, type="image_generation_user_error", code="moderation_blocked"
+        )
+
+    @classmethod
+    def bad_request(
+        cls, message: str, *, param: str | None = None, code: str | None = None
+    ) -> Fault:
+        """400 ``invalid_request_error`` with the given message."""
+        return cls.http_error(400, message, param=param, code=code)
+
+    @classmethod
+    def invalid_api_key(cls, message: str = INVALID_KEY_MESSAGE) -> Fault:
+        """401 ``invalid_api_key``."""
+        return cls.http_error(401, message, code="invalid_api_key")
+
+    @classmethod
+    def permission_denied(cls, message: str = PERMISSION_MESSAGE) -> Fault:
+        """403, e.g. organization not verified for the model."""
+        return cls.http_error(403, message)
+
+    @classmethod
+    def model_not_found(cls, model: str = "gpt-image-1-mini") -> Fault:
+        """404 ``model_not_found``."""
+        return cls.http_error(404, _model_missing(model), code="model_not_found", param="model")
+
+    @classmethod
+    def server_error(
+        cls,
+        status: int = 500,
+        message: str = "The server had an error while processing your request. Sorry about that!",
+        *,
+        retry_after_ms: int | None = None,
+    ) -> Fault:
+        """5xx ``server_error`` (the SDK retries these)."""
+        return cls.http_error(
+            status,
+            message,
+            type="server_error",
+            headers=_retry_headers(None, retry_after_ms),
+        )
+
+    # -- transport-level faults ---------------------------------------------------------
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        """Wait ``seconds`` and then answer normally (client timeouts fire first)."""
+        return cls(kind="slow", delay=seconds)
+
+    @classmethod
+    def drop_connection(cls) -> Fault:
+        """Read the request, then close the socket without any response."""
+        return cls(kind="drop_connection")
+
+    @classmethod
+    def json_instead_of_stream(cls) -> Fault:
+        """Stream requested, plain ``application/json`` ImagesResponse returned.
+
+        A non-streaming request is answered normally.
+        """
+        return cls(kind="json_instead_of_stream")
+
+    @classmethod
+    def truncated_stream(cls, *, partials: int | None = None, abort: bool = False) -> Fault:
+        """Send ``partials`` partial events (default: all requested), never the completed one.
+
+        ``abort=False`` ends the HTTP body cleanly (the SDK iterator just stops);
+        ``abort=True`` closes the socket mid-body (the SDK raises ``APIConnectionError``).
+        A non-streaming request gets half a JSON body and a closed socket.
+        """
+        return cls(kind="truncated_stream", partials=partials, abort=abort)
+
+    @classmethod
+    def stream_error(
+        cls,
+        message: str = "An error occurred while generating the image.",
+        *,
+        type: str = "server_error",
+        code: str | None = None,
+        partials: int = 0,
+    ) -> Fault:
+        """After ``partials`` partial events, an SSE ``error`` event (SDK raises ``APIError``).
+
+        A non-streaming request gets a 500 with the same error body.
+        """
+        return cls(
+            kind="stream_error", status=500, error=_error(message, type, code), partials=partials
+        )
+
+
+Behaviour = Ok | Fault
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received (headers have lower-case names)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    raw_body: bytes
+    body: Any
+    received_at: float
+    request_id: str
+    behaviour: Behaviour | None = None
+
+    @property
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header, if any."""
+        return self.headers.get("authorization")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _BadRequest(Exception):
+    """An OpenAI-style error answer raised during validation."""
+
+    def __init__(self, status: int, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.status = status
+        self.error = error
+
+
+def _error(
+    message: str, type: str = "invalid_request_error", code: str | None = None, param: Any = None
+) -> dict[str, Any]:
+    return {"message": message, "type": type, "param": param, "code": code}
+
+
+def _invalid(message: str, param: str | None = None, code: str | None = None) -> _BadRequest:
+    return _BadRequest(400, _error(message, "invalid_request_error", code, param))
+
+
+def _model_missing(model: str) -> str:
+    return f"The model `{model}` does not exist or you do not have access to it."
+
+
+def _retry_headers(retry_after: float | None, retry_after_ms: int | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if retry_after is not None:
+        headers["retry-after"] = f"{retry_after:g}"
+    if retry_after_ms is not None:
+        headers["retry-after-ms"] = str(retry_after_ms)
+    return headers
+
+
+def _parse_size(size: Any) -> tuple[int, int]:
+    """Nominal ``(width, height)``; ``auto`` / missing -> 1024x1024."""
+    if size in (None, "auto"):
+        return 1024, 1024
+    if isinstance(size, str):
+        w, sep, h = size.partition("x")
+        if sep and w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0:
+            return int(w), int(h)
+    raise _invalid(
+        f"Invalid value: '{size}'. Supported values are 'auto' or 'WIDTHxHEIGHT'.", "size"
+    )
+
+
+def _colour(digest: bytes, offset: int) -> tuple[int, int, int]:
+    return digest[offset], digest[offset + 1], digest[offset + 2]
+
+
+def render_image(
+    prompt: str,
+    index: int,
+    size: tuple[int, int],
+    output_format: str = "png",
+    *,
+    transparent: bool = False,
+    progress: float = 1.0,
+) -> bytes:
+    """A deterministic picture: colours from a hash of (prompt, index); ``progress`` < 1 fades."""
+    width, height = size
+    digest = hashlib.sha256(f"{prompt}\x00{index}".encode()).digest()
+    mode = "RGBA" if transparent and output_format != "jpeg" else "RGB"
+    base = (*_colour(digest, 0), 0 if transparent else 255)
+    img = Image.new("RGBA", (width, height), base)
+    draw = ImageDraw.Draw(img)
+    # A band whose position depends on the hash, plus a corner square marking the index.
+    band = max(1, height // 4)
+    top = digest[6] * max(1, height - band) // 255
+    draw.rectangle((0, top, width, top + band), fill=(*_colour(digest, 3), 255))
+    mark = max(1, min(width, height) // 8)
+    draw.rectangle((0, 0, mark * (index + 1), mark), fill=(*_colour(digest, 9), 255))
+    if progress < 1.0:
+        grey = Image.new("RGBA", (width, height), (128, 128, 128, base[3]))
+        img = Image.blend(grey, img, max(0.0, progress))
+    buf = io.BytesIO()
+    img.convert(mode).save(buf, format=_FORMATS[output_format])
+    return buf.getvalue()
+
+
+def _render_size(nominal: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """Scale ``nominal`` down (aspect kept) so its longest side is at most ``max_side``."""
+    w, h = nominal
+    if max_side is None or max(w, h) <= max_side:
+        return w, h
+    scale = max_side / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+@dataclass
+class _Job:
+    """A validated generation request."""
+
+    prompt: str
+    model: str | None
+    n: int
+    nominal: tuple[int, int]
+    render: tuple[int, int]
+    output_format: str
+    background: str
+    quality: str
+    stream: bool
+    partial_images: int
+    safety_identifier: str | None
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def size(self) -> str:
+        return f"{self.nominal[0]}x{self.nominal[1]}"
+
+    @property
+    def text_tokens(self) -> int:
+        return len(self.prompt.split())
+
+
+# --------------------------------------------------------------------------- HTTP plumbing
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Threading server that remembers open sockets so ``stop()`` can cut them."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, fake: FakeOpenAIServer) -> None:
+        self.fake = fake
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet about clients that went away; record anything else."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            self.fake._errors.append(traceback.format_exc())
+
+    def cut_all(self) -> None:
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes every request to the owning ``FakeOpenAIServer``."""
+
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.server.fake._dispatch(self)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.server.fake._dispatch(self)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request logging."""
+
+
+class _Reply:
+    """Writes responses on one handler, swallowing errors from vanished clients."""
+
+    def __init__(self, handler: _Handler, request_id: str) -> None:
+        self.h = handler
+        self.request_id = request_id
+
+    def _head(self, status: int, headers: dict[str, str]) -> None:
+        self.h.send_response(status)
+        self.h.send_header("x-request-id", self.request_id)
+        self.h.send_header("openai-processing-ms", "1")
+        for name, value in headers.items():
+            self.h.send_header(name, value)
+        self.h.end_headers()
+
+    def json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self._head(
+            status,
+            {
+                "Content-Type": "application/json",
+                "Content-Length": str(len(body)),
+                **(headers or {}),
+            },
+        )
+        self.h.wfile.write(body)
+
+    def error(
+        self, status: int, error: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        self.json(status, {"error": error}, headers)
+
+    def half_json(self, payload: Any) -> None:
+        """Announce the full length, send half, then cut the connection."""
+        body = json.dumps(payload).encode()
+        self._head(200, {"Content-Type": "application/json", "Content-Length": str(len(body))})
+        self.h.wfile.write(body[: len(body) // 2])
+        self.drop()
+
+    def start_stream(self) -> None:
+        self._head(
+            200,
+            {
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "Transfer-Encoding": "chunked",
+            },
+        )
+
+    def event(self, event: str, data: dict[str, Any]) -> None:
+        """One SSE event (``event:`` + single ``data:`` line + blank line) as one chunk."""
+        payload = f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+        self.h.wfile.write(f"{len(payload):X}\r\n".encode() + payload + b"\r\n")
+
+    def end_stream(self) -> None:
+        self.h.wfile.write(b"0\r\n\r\n")
+
+    def drop(self) -> None:
+        """Close the socket now, without (the rest of) a response."""
+        self.h.close_connection = True
+        with contextlib.suppress(OSError):
+            self.h.connection.shutdown(socket.SHUT_RDWR)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class FakeOpenAIServer:
+    """Fake OpenAI Images endpoint on ``127.0.0.1:<random port>`` in a background thread.
+
+    Args:
+        render_max_side: longest side of the PNGs actually rendered (aspect kept);
+            ``None`` renders the full requested size. The reported ``size`` is always nominal.
+        output_tokens_per_image: output image tokens reported per image.
+        tokens_per_partial: extra output image tokens per streamed partial image.
+        latency: seconds to wait before every successful answer (mutable at runtime).
+        stream_event_delay: seconds between streamed events (mutable at runtime).
+        api_key: when set, any other ``Authorization: Bearer`` gets a 401.
+        strict_models: 404 ``model_not_found`` for models not in ``models``.
+        allow_stream_n: stream ``n > 1`` images one after another instead of a 400.
+        revise_prompts: add ``revised_prompt`` to each returned image.
+    """
+
+    def __init__(
+        self,
+        *,
+        render_max_side: int | None = 64,
+        output_tokens_per_image: int = 272,
+        tokens_per_partial: int = 100,
+        latency: float = 0.0,
+        stream_event_delay: float = 0.0,
+        api_key: str | None = None,
+        models: tuple[str, ...] = DEFAULT_MODELS,
+        strict_models: bool = False,
+        allow_stream_n: bool = False,
+        revise_prompts: bool = False,
+    ) -> None:
+        self.render_max_side = render_max_side
+        self.output_tokens_per_image = output_tokens_per_image
+        self.tokens_per_partial = tokens_per_partial
+        self.latency = latency
+        self.stream_event_delay = stream_event_delay
+        self.api_key = api_key
+        self.models = models
+        self.strict_models = strict_models
+        self.allow_stream_n = allow_stream_n
+        self.revise_prompts = revise_prompts
+        self._lock = threading.Lock()
+        self._script: deque[Behaviour] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._errors: list[str] = []
+        self._counter = 0
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> FakeOpenAIServer:
+        """Bind a free port and serve in a daemon thread."""
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        self._httpd = _HTTPServer(self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-openai",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, cut open connections and interrupt pending sleeps."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.cut_all()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (server must be started)."""
+        if self._httpd is None:
+            raise RuntimeError("FakeOpenAIServer is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``, ready for ``openai.OpenAI(base_url=...)``."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def env(self, api_key: str = "sk-test") -> dict[str, str]:
+        """Environment variables pointing an app at this server."""
+        return {"OPENAI_API_KEY": api_key, "OPENAI_BASE_URL": self.base_url}
+
+    # -- scripting and inspection -------------------------------------------------------
+
+    def script(self, *behaviours: Behaviour) -> None:
+        """Queue behaviours for the next generation requests (one each, in order)."""
+        with self._lock:
+            self._script.extend(behaviours)
+
+    @property
+    def pending(self) -> int:
+        """Scripted behaviours not yet consumed."""
+        with self._lock:
+            return len(self._script)
+
+    def reset(self) -> None:
+        """Forget recorded requests, errors and the remaining script."""
+        with self._lock:
+            self._script.clear()
+            self._requests.clear()
+            self._errors.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def generation_requests(self) -> list[RecordedRequest]:
+        """Requests to ``POST /v1/images/generations``."""
+        return [r for r in self.requests if r.path == _GENERATIONS_PATH]
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        """The most recent request (raises if none)."""
+        with self._lock:
+            if not self._requests:
+                raise LookupError("no request received yet")
+            return self._requests[-1]
+
+    @property
+    def errors(self) -> list[str]:
+        """Tracebacks of unexpected exceptions inside the server (should stay empty)."""
+        return list(self._errors)
+
+    # -- request handling ---------------------------------------------------------------
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopping; return False if the server is shutting down."""
+        if seconds > 0:
+            return not self._stopping.wait(seconds)
+        return not self._stopping.is_set()
+
+    def _record(self, h: _Handler) -> RecordedRequest:
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        parts = urlsplit(h.path)
+        with self._lock:
+            self._counter += 1
+            rec = RecordedRequest(
+                method=h.command,
+                path=parts.path,
+                query=parse_qs(parts.query),
+                headers={k.lower(): v for k, v in h.headers.items()},
+                raw_body=raw,
+                body=body,
+                received_at=time.time(),
+                request_id=f"req_fake_{self._counter:06d}",
+            )
+            self._requests.append(rec)
+        return rec
+
+    def _dispatch(self, h: _Handler) -> None:
+        try:
+            rec = self._record(h)
+            reply = _Reply(h, rec.request_id)
+            try:
+                self._route(h, rec, reply)
+            except _BadRequest as exc:
+                reply.error(exc.status, exc.error)
+        except _CONNECTION_ERRORS:
+            h.close_connection = True
+        except Exception:
+            self._errors.append(traceback.format_exc())
+            h.close_connection = True
+            with contextlib.suppress(Exception):
+                _Reply(h, "req_fake_error").error(
+                    500, _error("fake server bug (see server.errors)", "server_error")
+                )
+
+    def _route(self, h: _Handler, rec: RecordedRequest, reply: _Reply) -> None:
+        if self.api_key is not None and rec.authorization != f"Bearer {self.api_key}":
+            fault = Fault.invalid_api_key()
+            reply.error(401, fault.error or {})
+            return
+        if rec.method == "GET" and rec.path == "/v1/models":
+            reply.json(200, {"object": "list", "data": [self._model(m) for m in self.models]})
+            return
+        if rec.method == "GET" and rec.path.startswith("/v1/models/"):
+            model = rec.path.removeprefix("/v1/models/")
+            if model in self.models:
+                reply.json(200, self._model(model))
+            else:
+                reply.error(404, _error(_model_missing(model), code="model_not_found"))
+            return
+        if rec.method == "POST" and rec.path == _GENERATIONS_PATH:
+            with self._lock:
+                behaviour: Behaviour = self._script.popleft() if self._script else Ok()
+            rec.behaviour = behaviour
+            self._generate(rec, reply, behaviour)
+            return
+        reply.error(404, _error(f"Invalid URL ({rec.method} {rec.path})"))
+
+    @staticmethod
+    def _model(model: str) -> dict[str, Any]:
+        return {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+
+    def _generate(self, rec: RecordedRequest, reply: _Reply, behaviour: Behaviour) -> None:
+        if isinstance(behaviour, Fault):
+            if behaviour.kind == "http_error":
+                reply.error(behaviour.status, behaviour.error or {}, dict(behaviour.headers))
+                return
+            if behaviour.kind == "drop_connection":
+                reply.drop()
+                return
+        if not self._sleep(behaviour.delay):
+            reply.drop()
+            return
+        job = self._validate(rec.body)
+        if not self._sleep(self.latency):
+            reply.drop()
+            return
+        kind = behaviour.kind if isinstance(behaviour, Fault) else "ok"
+        if job.stream and kind != "json_instead_of_stream":
+            self._stream(job, reply, behaviour if isinstance(behaviour, Fault) else None)
+        elif kind == "truncated_stream":
+            reply.half_json(self._images_response(job))
+        elif kind == "stream_error" and isinstance(behaviour, Fault):
+            reply.error(500, behaviour.error or {})
+        else:
+            reply.json(200, self._images_response(job))
+
+    def _validate(self, body: Any) -> _Job:
+        """Check the request body like the API would; raise ``_BadRequest`` otherwise."""
+        if not isinstance(body, dict):
+            raise _invalid(
+                "We could not parse the JSON body of your request. The OpenAI API expects a "
+                "JSON payload."
+            )
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt:
+            raise _invalid("Missing required parameter: 'prompt'.", "prompt", "missing_required")
+        model = body.get("model")
+        if self.strict_models and model not in self.models:
+            raise _BadRequest(
+                404, _error(_model_missing(str(model)), code="model_not_found", param="model")
+            )
+        n = body.get("n") if body.get("n") is not None else 1
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+            raise _invalid(f"Invalid value for 'n': {n}. Must be between 1 and 10.", "n")
+        stream = bool(body.get("stream"))
+        if stream and n > 1 and not self.allow_stream_n:
+            raise _invalid("Streaming is only supported with n=1.", "n")
+        partials = body.get("partial_images") or 0
+        if not isinstance(partials, int) or not 0 <= partials <= 3:
+            raise _invalid(
+                f"Invalid value for 'partial_images': {partials}. Must be between 0 and 3.",
+                "partial_images",
+            )
+        fmt = body.get("output_format") or "png"
+        if fmt not in _FORMATS:
+            raise _invalid(
+                f"Invalid value: '{fmt}'. The fake server supports 'png', 'jpeg' and 'webp'.",
+                "output_format",
+            )
+        background = body.get("background") or "auto"
+        if background == "transparent" and fmt == "jpeg":
+            raise _invalid(
+                "Transparent background is only supported with output_format 'png' or 'webp'.",
+                "background",
+            )
+        if body.get("response_format") == "url":
+            raise _invalid(
+                "Unsupported value: 'response_format' 'url' is not supported with this model.",
+                "response_format",
+            )
+        nominal = _parse_size(body.get("size"))
+        quality = body.get("quality") or "auto"
+        return _Job(
+            prompt=prompt,
+            model=model,
+            n=n,
+            nominal=nominal,
+            render=_render_size(nominal, self.render_max_side),
+            output_format=fmt,
+            background="transparent" if background == "transparent" else "opaque",
+            quality="medium" if quality == "auto" else quality,
+            stream=stream,
+            partial_images=partials,
+            safety_identifier=body.get("safety_identifier") or body.get("user") or None,
+        )
+
+    def _b64(self, job: _Job, index: int, progress: float = 1.0) -> str:
+        data = render_image(
+            job.prompt,
+            index,
+            job.render,
+            job.output_format,
+            transparent=job.background == "transparent",
+            progress=progress,
+        )
+        return base64.b64encode(data).decode("ascii")
+
+    def _usage(self, job: _Job, images: int, partials: int = 0) -> dict[str, Any]:
+        out = self.output_tokens_per_image * images + self.tokens_per_partial * partials
+        return {
+            "input_tokens": job.text_tokens,
+            "input_tokens_details": {"text_tokens": job.text_tokens, "image_tokens": 0},
+            "output_tokens": out,
+            "output_tokens_details": {"image_tokens": out, "text_tokens": 0},
+            "total_tokens": job.text_tokens + out,
+        }
+
+    def _images_response(self, job: _Job) -> dict[str, Any]:
+        data = []
+        for i in range(job.n):
+            item: dict[str, Any] = {"b64_json": self._b64(job, i)}
+            if self.revise_prompts:
+                item["revised_prompt"] = f"{job.prompt} (revised)"
+            data.append(item)
+        payload: dict[str, Any] = {
+            "created": job.created,
+            "data": data,
+            "usage": self._usage(job, job.n),
+            "output_format": job.output_format,
+            "size": job.size,
+            "quality": job.quality,
+            "background": job.background,
+        }
+        if job.safety_identifier:
+            payload["safety_identifier"] = job.safety_identifier
+        return payload
+
+    def _event_base(self, job: _Job) -> dict[str, Any]:
+        return {
+            "background": job.background,
+            "created_at": int(time.time()),
+            "output_format": job.output_format,
+            "quality": job.quality,
+            "size": job.size,
+        }
+
+    def _stream(self, job: _Job, reply: _Reply, fault: Fault | None) -> None:
+        kind = fault.kind if fault else "ok"
+        wanted = job.partial_images
+        if fault is not None and fault.partials is not None:
+            wanted = fault.partials
+        reply.start_stream()
+        for image in range(job.n):
+            for p in range(wanted):
+                if not self._sleep(self.stream_event_delay if image or p else 0.0):
+                    reply.drop()
+                    return
+                event = {
+                    "type": "image_generation.partial_image",
+                    **self._event_base(job),
+                    "b64_json": self._b64(job, image, progress=(p + 1) / (wanted + 1)),
+                    "partial_image_index": p,
+                }
+                reply.event(event["type"], event)
+            if kind == "truncated_stream":
+                if fault is not None and fault.abort:
+                    reply.drop()
+                else:
+                    reply.end_stream()
+                return
+            if kind == "stream_error" and fault is not None:
+                reply.event("error", {"type": "error", "error": fault.error})
+                reply.end_stream()
+                return
+            if not self._sleep(self.stream_event_delay if wanted or image else 0.0):
+                reply.drop()
+                return
+            usage = self._usage(job, 1, wanted)
+            del usage["output_tokens_details"]  # not part of the completed event's schema
+            completed: dict[str, Any] = {
+                "type": "image_generation.completed",
+                **self._event_base(job),
+                "b64_json": self._b64(job, image),
+                "usage": usage,
+            }
+            if job.safety_identifier:
+                completed["safety_identifier"] = job.safety_identifier
+            reply.event(completed["type"], completed)
+        reply.end_stream()
