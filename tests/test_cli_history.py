@@ -59,7 +59,10 @@ def test_favorite_on_and_off(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     ],
 )
 def test_import_bad_files_fail_cleanly_and_import_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], make, message: str  # noqa: ANN001
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make,
+    message: str,  # noqa: ANN001
 ) -> None:
     path = make(tmp_path / "bad.txt")
     code, out, err = run(capsys, "import-prompts", str(path))
@@ -83,7 +86,9 @@ def test_corrupt_database_is_one_clear_line(home: Path, capsys: pytest.CaptureFi
     assert code == 1 and "damaged" in err and err.count("\n") == 1
 
 
-def test_home_flag_overrides_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_home_flag_overrides_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = tmp_path / "other-home"
     source = tmp_path / "p.txt"
     source.write_text("elsewhere\n", encoding="utf-8")

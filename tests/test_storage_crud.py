@@ -89,7 +89,7 @@ def test_generation_lifecycle(db: DatabaseManager) -> None:
     usage = UsageStat.get(UsageStat.generation == done.id)
     assert usage.total_tokens == 105 and usage.model == "gpt-image-2"
     assert db.fail_generations([rows[1].id], "failed", "rate_limit", "slow down") == 1
-    assert db.mark_interrupted() == 1
+    assert db.fail_generations([rows[2].id], "interrupted", "interrupted", "gone") == 1
     statuses = {g.id: g.status for g in db.list_generations()}
     assert statuses == {rows[0].id: "succeeded", rows[1].id: "failed", rows[2].id: "interrupted"}
     assert db.get_generation(rows[1].id).error_message == "slow down"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from dalletui.config import Settings
 from dalletui.generation.files import ImageStore
+from dalletui.services.generation import GenerationService
 from dalletui.services.history import HistoryService
 from dalletui.services.usage import UsageService
 from dalletui.storage import DatabaseManager
@@ -23,24 +24,31 @@ class Services:
     images: ImageStore
     history: HistoryService
     usage: UsageService
+    generation: GenerationService
 
     def close(self) -> None:
         self.db.close()
+
+    async def aclose(self) -> None:
+        await self.generation.aclose()
+        self.close()
 
 
 def open_services(settings: Settings) -> Services:
     """Open the database (running migrations) and wire the services together."""
     db = DatabaseManager(settings.db_path).open()
-    interrupted = db.mark_interrupted()
+    images = ImageStore(settings.images_dir)
+    generation = GenerationService(db, images, settings)
+    interrupted = generation.recover_interrupted()
     if interrupted:
         log.warning(
             "%d generation(s) left pending by an earlier run are now interrupted", interrupted
         )
-    images = ImageStore(settings.images_dir)
     return Services(
         settings=settings,
         db=db,
         images=images,
         history=HistoryService(db, images),
         usage=UsageService(db),
+        generation=generation,
     )

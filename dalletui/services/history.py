@@ -53,7 +53,10 @@ class HistoryService:
         files = 0
         if remove_files:
             for generation in removed:
-                files += self.images.delete(generation.file_path, generation.thumbnail_path)
+                if generation.file_path:
+                    thumb = Path(generation.thumbnail_path) if generation.thumbnail_path else None
+                    self.images.delete(Path(generation.file_path), thumb)
+                    files += 1
         return files
 
     def import_file(self, path: Path) -> int:

@@ -585,20 +585,6 @@ class DatabaseManager:
         )
 
     @guarded
-    def mark_interrupted(self) -> int:
-        """Rows left pending by a crash become ``interrupted``; returns how many."""
-        return (
-            Generation.update(
-                status="interrupted",
-                error_kind="interrupted",
-                error_message="dalletui stopped before this generation finished.",
-                finished_at=now(),
-            )
-            .where(Generation.status == "pending")
-            .execute()
-        )
-
-    @guarded
     def generations_for_prompt(self, prompt_id: int) -> list[Generation]:
         """A prompt's generations, newest first, each with its usage row joined (or None)."""
         return self._with_usage(

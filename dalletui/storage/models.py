@@ -26,6 +26,7 @@ from peewee import (
 )
 
 from dalletui.errors import ValidationError
+from dalletui.formatting import format_money, humanize_age, shorten
 
 database = SqliteDatabase(None)
 
@@ -52,43 +53,6 @@ def normalize_prompt(text: str) -> str:
 def prompt_hash(text: str) -> str:
     """Stable identity of a prompt text (after trimming)."""
     return hashlib.sha256(normalize_prompt(text).encode("utf-8")).hexdigest()
-
-
-def shorten(text: str, width: int = 60) -> str:
-    """One line, at most ``width`` characters, with an ellipsis when cut."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: max(width - 1, 0)].rstrip() + "…"
-
-
-def humanize_age(when: dt.datetime | None, reference: dt.datetime | None = None) -> str:
-    """'just now', '5 min ago', '3 h ago', 'yesterday', '12 days ago', or a date."""
-    if when is None:
-        return "never"
-    seconds = ((reference or now()) - when).total_seconds()
-    if seconds < 45:
-        return "just now"
-    if seconds < 3600:
-        return f"{max(1, round(seconds / 60))} min ago"
-    if seconds < 86_400:
-        return f"{round(seconds / 3600)} h ago"
-    days = int(seconds // 86_400)
-    if days == 1:
-        return "yesterday"
-    if days < 30:
-        return f"{days} days ago"
-    return when.strftime("%Y-%m-%d")
-
-
-def format_money(amount: Decimal | float | None) -> str:
-    """US dollars for display; ``None`` means unknown, never zero."""
-    if amount is None:
-        return "unknown"
-    value = Decimal(str(amount))
-    if value == 0:
-        return "$0.00"
-    if abs(value) < 1:
-        return f"${value:.4f}"
-    return f"${value:,.2f}"
 
 
 class JSONTextField(TextField):

@@ -1,0 +1,69 @@
+"""Cost of a generation from its usage and the catalogue's prices; unknown stays unknown."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from dalletui.generation.catalog import ModelSpec, Price
+from dalletui.generation.types import Usage
+
+_PER_MILLION = Decimal(1_000_000)
+
+
+def compute_cost(
+    spec: ModelSpec | None, usage: Usage | None, *, size: str, quality: str, n: int
+) -> Decimal | None:
+    """USD for one request, or None when any needed price (or the usage) is unknown."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, not {n}")
+    if spec is None:
+        return None
+    if spec.token_prices.known:
+        return None if usage is None else _token_cost(spec, usage)
+    price = spec.per_image_price(quality, size)
+    return None if price is None else price.amount * n
+
+
+def _token_cost(spec: ModelSpec, usage: Usage) -> Decimal | None:
+    prices = spec.token_prices
+    parts: list[tuple[int, Price | None, bool]] = [
+        (usage.input_text_tokens, prices.text_in, True),
+        (usage.input_image_tokens, prices.image_in, True),
+        (usage.output_image_tokens, prices.image_out, True),
+        # Text output is billed only where the catalogue prices it.
+        (usage.output_text_tokens, prices.text_out, False),
+    ]
+    total = Decimal(0)
+    for tokens, price, required in parts:
+        if not tokens:
+            continue
+        if price is None:
+            if required:
+                return None
+            continue
+        total += tokens * price.amount
+    return total / _PER_MILLION
+
+
+def estimate_cost(
+    spec: ModelSpec | None,
+    *,
+    size: str,
+    quality: str,
+    n: int,
+    typical_usage: Usage | None = None,
+) -> Decimal | None:
+    """A rough ESTIMATE before sending, or None when there is nothing to base it on.
+
+    Per-image models give their exact table price. Token-priced models need ``typical_usage``,
+    the usage of one image of this model, size and quality (e.g. a median from history); the
+    estimate is that cost times ``n``. Show it with ``format_money(..., estimate=True)``.
+    """
+    if spec is None:
+        return None
+    if spec.token_prices.known:
+        if typical_usage is None:
+            return None
+        one = compute_cost(spec, typical_usage, size=size, quality=quality, n=1)
+        return None if one is None else one * n
+    return compute_cost(spec, None, size=size, quality=quality, n=n)

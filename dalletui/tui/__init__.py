@@ -1,0 +1,1 @@
+"""The Textual app (never imports openai or peewee: it talks to services only)."""

@@ -1,0 +1,23 @@
+"""Messages that cross screens (posted up to the app, which routes them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class ReusePrompt(Message):
+    """Open Compose with this prompt text and (optionally) its last parameters."""
+
+    text: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataChanged(Message):
+    """Something was generated, starred or deleted: screens showing data should refresh."""
+
+    what: str = "generation"
