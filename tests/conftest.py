@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from dalletui.config import Settings
+from dalletui.services.context import Services, open_services
 from dalletui.storage import DatabaseManager
+from dalletui.tui import graphics
+from dalletui.tui.app import DalleTuiApp, make_app
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -48,3 +51,17 @@ def db(home: Path) -> Iterator[DatabaseManager]:
     manager = DatabaseManager(home / "dalletui.db").open()
     yield manager
     manager.close()
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    opened = open_services(settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def app(services: Services) -> DalleTuiApp:
+    """The real app on a temporary home, with half-cell previews (same picture on every machine)."""
+    graphics.configure("halfcell")
+    return make_app(services)

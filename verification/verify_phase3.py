@@ -13,19 +13,10 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-CHECKS: list[tuple[str, Callable[[Path], None]]] = []
-
-
-def check(name: str) -> Callable[[Callable[[Path], None]], Callable[[Path], None]]:
-    def register(fn: Callable[[Path], None]) -> Callable[[Path], None]:
-        CHECKS.append((name, fn))
-        return fn
-
-    return register
+from verification.registry import CHECKS, check
 
 
 def _manager(home: Path):  # noqa: ANN202

@@ -1,0 +1,221 @@
+"""Subcommands beyond history: ``generate`` and ``models`` (registered into ``dalletui.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from dalletui.cli import PARSER_EXTENSIONS, _positive_int, command
+from dalletui.config import Settings
+from dalletui.errors import ConfigError
+from dalletui.formatting import format_money
+
+
+def _add_parsers(sub: Any) -> None:
+    gen = sub.add_parser("generate", help="generate images from a prompt")
+    gen.add_argument("prompt", help="what the image should show ('-' reads it from stdin)")
+    gen.add_argument("--model", "-m", help="model name (see dalletui models)")
+    gen.add_argument("--size", "-s", help="WIDTHxHEIGHT or auto")
+    gen.add_argument("--quality", "-q", help="low, medium, high, auto (model dependent)")
+    gen.add_argument("-n", type=_positive_int, help="number of images (1-10)")
+    gen.add_argument("--format", "-f", dest="output_format", help="png, jpeg or webp")
+    gen.add_argument("--background", help="auto, opaque or transparent")
+    gen.add_argument("--compression", type=int, help="0-100, for jpeg and webp")
+    gen.add_argument("--seed", type=int, help="seed for the offline provider")
+    gen.add_argument(
+        "--provider", "-p", choices=("openai", "offline"), help="default: openai if a key is set"
+    )
+    gen.add_argument("--out", type=Path, help="also copy the images into this folder")
+    gen.add_argument("--json", action="store_true", help="print JSON")
+
+    models = sub.add_parser("models", help="list the model catalogue (retired models marked)")
+    models.add_argument("--json", action="store_true", help="print JSON")
+
+
+PARSER_EXTENSIONS.append(_add_parsers)
+
+
+def _request(args: argparse.Namespace, settings: Settings):  # noqa: ANN202
+    from dalletui.generation.types import GenerationRequest
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    return GenerationRequest(
+        prompt=prompt.strip(),
+        model=args.model or settings.model,
+        size=args.size or settings.size,
+        quality=args.quality or settings.quality,
+        n=args.n or settings.n,
+        output_format=args.output_format or settings.output_format,
+        background=args.background or "auto",
+        output_compression=args.compression,
+        seed=args.seed,
+    )
+
+
+def _check_out_dir(out: Path | None) -> None:
+    if out is None:
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"Cannot use --out {out}: {exc.strerror or exc}.") from exc
+
+
+@command("generate")
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from dalletui.services.context import open_services
+
+    if args.provider:
+        settings = settings.with_overrides(provider=args.provider)
+    request = _request(args, settings)
+    _check_out_dir(args.out)
+    services = open_services(settings)
+    try:
+        services.generation.validate(request)
+        provider = services.generation.provider_name
+        if provider == "offline" and not args.json:
+            print("Offline: no OPENAI_API_KEY, drawing local placeholder images.", file=sys.stderr)
+        outcome = asyncio.run(_generate(services, request))
+    finally:
+        services.close()
+    copies = _copy_out(outcome.succeeded, args.out) if args.out else {}
+    if args.json:
+        print(json.dumps(_outcome_json(outcome, provider, copies), ensure_ascii=False, indent=2))
+    else:
+        for warning in outcome.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for g in outcome.generations:
+            if g.status == "succeeded":
+                usage = g.usage_row if hasattr(g, "usage_row") else None
+                cost = format_money(usage.cost) if usage else "unknown"
+                tokens = f", {usage.total_tokens:,} tokens" if usage and usage.total_tokens else ""
+                where = copies.get(g.id, g.file_path)
+                print(f"{where}  ({g.width}x{g.height}, {g.model}, {cost}{tokens}, {g.provider})")
+        total = format_money(outcome.cost)
+        done = len(outcome.succeeded)
+        print(f"{done} of {request.n} images in {outcome.seconds:.1f}s, cost {total}")
+    if outcome.error is not None:
+        print(f"dalletui: error: {outcome.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _generate(services, request):  # noqa: ANN001, ANN202
+    try:
+        outcome = await services.generation.generate(request)
+    finally:
+        await services.generation.aclose()
+    # Attach usage rows for display (one query, in this thread).
+    by_id = {g.id: g for g in services.db.generations_for_prompt(outcome.prompt.id)}
+    outcome.generations = [by_id.get(g.id, g) for g in outcome.generations]
+    return outcome
+
+
+def _copy_out(generations: list, out: Path) -> dict[int, str]:
+    copies: dict[int, str] = {}
+    for g in generations:
+        target = out / Path(g.file_path).name
+        try:
+            shutil.copy2(g.file_path, target)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot copy {g.file_path} to {out}: {exc.strerror or exc}."
+            ) from exc
+        copies[g.id] = str(target)
+    return copies
+
+
+def _outcome_json(outcome, provider: str, copies: dict[int, str]) -> dict[str, Any]:  # noqa: ANN001
+    images = []
+    for g in outcome.generations:
+        usage = getattr(g, "usage_row", None)
+        images.append(
+            {
+                "generation_id": g.id,
+                "status": g.status,
+                "path": g.file_path,
+                "copy": copies.get(g.id),
+                "thumbnail": g.thumbnail_path,
+                "width": g.width,
+                "height": g.height,
+                "model": g.model,
+                "cost": None if usage is None or usage.cost is None else str(usage.cost),
+                "tokens": None if usage is None else usage.total_tokens,
+                "error_kind": g.error_kind,
+                "error": g.error_message,
+                "revised_prompt": g.revised_prompt,
+            }
+        )
+    return {
+        "prompt_id": outcome.prompt.id,
+        "provider": provider,
+        "cost": None if outcome.cost is None else str(outcome.cost),
+        "seconds": round(outcome.seconds, 3),
+        "warnings": outcome.warnings,
+        "error": None
+        if outcome.error is None
+        else {"kind": outcome.error.kind, "message": str(outcome.error)},
+        "images": images,
+    }
+
+
+@command("models")
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from dalletui.generation.catalog import load_catalog
+
+    catalog = load_catalog(settings.price_overrides)
+    rows = []
+    for spec in catalog.models():
+        prices = spec.token_prices
+        if prices.known:
+            parts = [
+                f"{label} ${getattr(prices, key).amount}"
+                for key, label in (
+                    ("text_in", "text in"),
+                    ("image_in", "image in"),
+                    ("image_out", "image out"),
+                )
+                if getattr(prices, key) is not None
+            ]
+            price = " / ".join(parts) + " per 1M tokens"
+        elif spec.per_image_prices:
+            amounts = sorted({p.price.amount for p in spec.per_image_prices})
+            price = f"${amounts[0]}–${amounts[-1]} per image"
+        else:
+            price = "price unknown"
+        status = (
+            f"retired {spec.retired_on}, use {' or '.join(spec.successors)}"
+            if spec.is_retired
+            else "current"
+        )
+        rows.append(
+            {
+                "name": spec.name,
+                "status": status,
+                "retired": spec.is_retired,
+                "sizes": spec.sizes.describe(),
+                "qualities": list(spec.qualities),
+                "formats": list(spec.output_formats),
+                "n": list(spec.n_range),
+                "streaming": spec.streaming,
+                "price": price,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        mark = "✗" if row["retired"] else "•"
+        print(f"{mark} {row['name']:<34} {row['status']}")
+        print(f"    sizes: {row['sizes']}")
+        print(
+            f"    quality: {', '.join(row['qualities'])} · formats: {', '.join(row['formats'])} · "
+            f"n {row['n'][0]}-{row['n'][1]}{' · streams' if row['streaming'] else ''}"
+        )
+        print(f"    {row['price']}")
+    return 0
