@@ -166,14 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _load_extensions()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="dalletui: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _log_to(None, args.verbose)
     try:
         settings = load_settings(home=args.home, config_path=args.config)
         if args.command is None:
+            # Anything written to stderr would tear through the TUI: log to a file instead.
+            _log_to(settings.home / "dalletui.log", args.verbose)
             return run_tui(settings)
         return COMMANDS[args.command](args, settings)
     except DalleTuiError as exc:
@@ -186,11 +184,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _log_to(path: Path | None, verbose: bool) -> None:
+    """Log to stderr (commands) or to a file in the data folder (the TUI)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    if path is None:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("dalletui: %(levelname)s: %(message)s"))
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError:
+            handler = logging.NullHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 def _load_extensions() -> None:
     """Import the modules that add subcommands (each registers itself once)."""
     import importlib
 
-    for module in ("dalletui.commands",):
+    for module in ("dalletui.commands", "dalletui.doctor"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

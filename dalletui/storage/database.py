@@ -94,7 +94,7 @@ def guarded(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
         except (peewee.PeeweeException, sqlite3.Error, OSError) as exc:
             message = describe_error(exc, self.path)  # type: ignore[attr-defined]
-            log.error("%s failed: %s", method.__name__, message)
+            log.info("%s failed: %s", method.__name__, message, exc_info=True)
             raise StorageError(message) from exc
 
     return wrapper

@@ -1,0 +1,112 @@
+"""Settings: precedence, TOML file, key handling, price overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dalletui.config import Settings, load_settings
+from dalletui.errors import ConfigError
+from dalletui.generation.catalog import load_catalog
+
+
+def write(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text, encoding="utf-8")
+    os.chmod(path, mode)
+    return path
+
+
+def test_defaults_without_file_or_key(home: Path) -> None:
+    settings = load_settings()
+    assert settings.home == home
+    assert settings.db_path == home / "dalletui.db" and settings.images_dir == home / "images"
+    assert settings.effective_provider == "offline"
+    assert settings.config_path is None
+
+
+def test_file_then_environment_then_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(
+        tmp_path / "c.toml",
+        '[defaults]\nmodel = "gpt-image-1.5"\nsize = "1536x1024"\nquality = "low"\nn = 2\n'
+        'home = "/nonexistent/from-file"\n',
+    )
+    monkeypatch.delenv("DALLETUI_HOME")
+    settings = load_settings(config_path=config)
+    assert (settings.model, settings.size, settings.quality, settings.n) == (
+        "gpt-image-1.5",
+        "1536x1024",
+        "low",
+        2,
+    )
+    assert settings.home == Path("/nonexistent/from-file")
+    monkeypatch.setenv("DALLETUI_MODEL", "gpt-image-2")
+    monkeypatch.setenv("DALLETUI_HOME", str(tmp_path / "env-home"))
+    settings = load_settings(config_path=config)
+    assert settings.model == "gpt-image-2" and settings.home == tmp_path / "env-home"
+    assert load_settings(home=tmp_path / "arg", config_path=config).home == tmp_path / "arg"
+    assert settings.with_overrides(model="x", size=None).size == "1536x1024"
+
+
+def test_config_env_var_points_at_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path / "other.toml", 'provider = "offline"\n')
+    monkeypatch.setenv("DALLETUI_CONFIG", str(config))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    settings = load_settings()
+    assert settings.config_path == config and settings.effective_provider == "offline"
+
+
+def test_api_key_from_env_selects_openai_and_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-hidden-123")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    settings = load_settings()
+    assert settings.effective_provider == "openai" and settings.base_url == "http://127.0.0.1:9/v1"
+    assert "sk-hidden-123" not in repr(settings)
+
+
+def test_key_in_world_readable_file_warns(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.toml", 'api_key = "sk-file"\n', mode=0o644)
+    settings = load_settings(config_path=config)
+    assert settings.api_key == "sk-file"
+    assert any("chmod 600" in w for w in settings.warnings)
+    os.chmod(config, 0o600)
+    assert not load_settings(config_path=config).warnings
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("model = ", "not valid TOML"),
+        ("n = 'two'", "'n' must be a int"),
+        ('provider = "cloud"', "Provider 'cloud' is unknown"),
+        ("defaults = 3", "[defaults] must be a table"),
+        ("[prices]\ngpt-image-2 = 5", "[prices.MODEL]"),
+    ],
+)
+def test_bad_config_files_give_clear_errors(tmp_path: Path, text: str, fragment: str) -> None:
+    config = write(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path=config)
+    assert fragment in str(info.value)
+
+
+def test_unknown_keys_warn_but_load(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.toml", 'colour = "blue"\n')
+    assert any("colour" in w for w in load_settings(config_path=config).warnings)
+
+
+def test_price_overrides_reach_the_catalogue(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.toml", "[prices.gpt-image-2]\nimage_out = 28.0\n")
+    settings = load_settings(config_path=config)
+    spec = load_catalog(settings.price_overrides).get("gpt-image-2")
+    assert spec is not None and str(spec.token_prices.image_out.amount) == "28.0"
+    assert spec.token_prices.image_out.source == "user config"
+
+
+def test_settings_is_frozen() -> None:
+    settings = Settings(home=Path("/x"))
+    with pytest.raises(AttributeError):
+        settings.model = "y"  # type: ignore[misc]
