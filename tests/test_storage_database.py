@@ -123,3 +123,28 @@ def test_thread_workers_see_the_same_database(db: DatabaseManager) -> None:
     worker.start()
     worker.join()
     assert seen == [1]
+
+
+def test_reopening_elsewhere_moves_every_threads_connection(tmp_path: Path) -> None:
+    """A thread that connected to the old database must not keep writing to it."""
+    from dalletui.storage.models import Prompt
+
+    first = DatabaseManager(tmp_path / "a.db").open()
+    first.record_prompt_use("only in a")
+    connected, proceed = threading.Event(), threading.Event()
+    counts: list[int] = []
+
+    def worker() -> None:
+        counts.append(Prompt.select().count())
+        connected.set()
+        proceed.wait(5)
+        counts.append(Prompt.select().count())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    connected.wait(5)
+    second = DatabaseManager(tmp_path / "b.db").open()
+    proceed.set()
+    thread.join(5)
+    assert counts == [1, 0]
+    second.close()

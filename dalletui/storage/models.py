@@ -6,6 +6,7 @@ initialises it with a path and pragmas at start-up, never at import.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -28,7 +29,37 @@ from peewee import (
 from dalletui.errors import ValidationError
 from dalletui.formatting import format_money, humanize_age, shorten
 
-database = SqliteDatabase(None)
+
+class EpochSqliteDatabase(SqliteDatabase):
+    """A deferred SQLite database whose per-thread connections follow re-initialisation.
+
+    Peewee keeps one connection per thread; ``init()`` on a new path only closes the calling
+    thread's. A thread that connected before (a worker, an executor thread) would go on writing
+    to the old file. Each ``init()`` starts a new epoch, and a connection from an older epoch is
+    dropped and reopened on its next use.
+    """
+
+    _epoch = 0
+
+    def init(self, database: Any, **kwargs: Any) -> None:
+        type(self)._epoch += 1
+        super().init(database, **kwargs)
+
+    def _connect(self) -> Any:
+        connection = super()._connect()
+        self._state.epoch = self._epoch
+        return connection
+
+    def is_closed(self) -> bool:
+        state = self._state
+        if not state.closed and getattr(state, "epoch", None) != self._epoch:
+            with contextlib.suppress(Exception):
+                state.conn.close()
+            state.reset()
+        return state.closed
+
+
+database = EpochSqliteDatabase(None)
 
 PROMPT_MAX_CHARS = 32_000
 NAME_MAX_CHARS = 120
