@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="config file (default: $DALLETUI_CONFIG or the user config dir)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    parser.add_argument(
+        "--graphics",
+        choices=("auto", "kitty", "sixel", "halfcell", "unicode", "off"),
+        help="image mode (default: $DALLETUI_GRAPHICS, config 'graphics', or auto-detected)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     history = sub.add_parser("history", help="list prompts from history, newest first")
@@ -169,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log_to(None, args.verbose)
     try:
         settings = load_settings(home=args.home, config_path=args.config)
+        settings = settings.with_overrides(graphics=args.graphics)
         if args.command is None:
             # Anything written to stderr would tear through the TUI: log to a file instead.
             _log_to(settings.home / "dalletui.log", args.verbose)

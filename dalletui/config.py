@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "dalletui"
 PROVIDERS = ("auto", "openai", "offline")
+GRAPHICS_MODES = ("auto", "kitty", "sixel", "halfcell", "unicode", "off")
 
 
 def default_home() -> Path:
@@ -54,6 +56,8 @@ class Settings:
     organization: str | None = None
     project: str | None = None
     graphics: str = "auto"
+    #: Terminal cell size in pixels as ``WxH`` for terminals that report a wrong one.
+    cell_size: str | None = None
     price_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     # repr=False keeps the key out of logs, tracebacks and debug dumps.
     api_key: str | None = field(default=None, repr=False)
@@ -90,6 +94,7 @@ _FILE_KEYS = {
     "organization": str,
     "project": str,
     "graphics": str,
+    "cell_size": str,
     "api_key": str,
     "home": str,
 }
@@ -153,6 +158,7 @@ def load_settings(
         ("DALLETUI_PROVIDER", "provider"),
         ("DALLETUI_MODEL", "model"),
         ("DALLETUI_GRAPHICS", "graphics"),
+        ("DALLETUI_CELL_SIZE", "cell_size"),
     ):
         if env.get(env_name):
             values[key] = env[env_name]
@@ -170,6 +176,14 @@ def load_settings(
         raise ConfigError(
             f"Provider '{provider}' is unknown; choose one of {', '.join(PROVIDERS)}."
         )
+    graphics = values.get("graphics", "auto")
+    if graphics not in GRAPHICS_MODES:
+        raise ConfigError(
+            f"Graphics mode '{graphics}' is unknown; choose one of {', '.join(GRAPHICS_MODES)}."
+        )
+    cell_size = values.get("cell_size")
+    if cell_size is not None and not re.fullmatch(r"\s*\d+\s*[xX]\s*\d+\s*", cell_size):
+        raise ConfigError(f"Cell size '{cell_size}' must be WIDTHxHEIGHT in pixels, e.g. 10x20.")
     for warning in warnings:
         log.warning("%s", warning)
     return Settings(

@@ -9,6 +9,7 @@ from dalletui.config import Settings
 from dalletui.generation.files import ImageStore
 from dalletui.services.generation import GenerationService
 from dalletui.services.history import HistoryService
+from dalletui.services.templates import TemplateService
 from dalletui.services.usage import UsageService
 from dalletui.storage import DatabaseManager
 
@@ -25,6 +26,7 @@ class Services:
     history: HistoryService
     usage: UsageService
     generation: GenerationService
+    templates: TemplateService
 
     def close(self) -> None:
         self.db.close()
@@ -51,4 +53,5 @@ def open_services(settings: Settings) -> Services:
         history=HistoryService(db, images),
         usage=UsageService(db),
         generation=generation,
+        templates=TemplateService(db),
     )

@@ -38,8 +38,12 @@ class HistoryService:
         generations = self.db.generations_for_prompt(prompt_id)
         return generations[0] if generations else None
 
-    def gallery(self, limit: int = 50, before_id: int | None = None) -> list[Generation]:
-        return self.db.list_generations(limit=limit, before_id=before_id)
+    def gallery(
+        self, limit: int = 50, before_id: int | None = None, *, succeeded_only: bool = False
+    ) -> list[Generation]:
+        """Generations newest first (prompt joined); ``succeeded_only`` keeps those with images."""
+        status = "succeeded" if succeeded_only else None
+        return self.db.list_generations(limit=limit, before_id=before_id, status=status)
 
     def toggle_favorite(self, prompt_id: int) -> Prompt:
         return self.db.toggle_favorite(prompt_id)

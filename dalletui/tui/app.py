@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 
 from dalletui.formatting import format_money
+from dalletui.tui.commands import DalleTuiCommands
 from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.screens.compose import ComposeScreen
 from dalletui.tui.screens.help import HelpScreen
@@ -39,6 +40,7 @@ class DalleTuiApp(App[None]):
 
     TITLE = "dalletui"
     CSS_PATH = stylesheets()
+    COMMANDS = App.COMMANDS | {DalleTuiCommands}
     MODES = {
         "compose": ComposeScreen,
         "history": HistoryScreen,

@@ -1,24 +1,560 @@
-"""Compose screen (placeholder, being built)."""
+"""Compose: write a prompt, pick parameters, generate, and act on the results.
+
+The screen holds widgets and keys; the work goes through ``app.services``. Generation runs in an
+async worker (group ``generate``) so the UI stays live, streams partial drafts into the live slot,
+and ``escape`` cancels it. Database work (favourites, costs) runs off the UI thread.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Header, Select, Static, TextArea
+from textual.worker import Worker, WorkerState
 
+from dalletui.errors import DalleTuiError, GenerationError, ValidationError
+from dalletui.formatting import format_money
+from dalletui.generation.types import GenerationRequest
+from dalletui.tui.messages import DataChanged
+from dalletui.tui.widgets.compose_params import ParamPickers
+from dalletui.tui.widgets.results import (
+    ImageSlot,
+    ProblemSlot,
+    ResultSlot,
+    ResultsPanel,
+    kind_label,
+)
 from dalletui.tui.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from dalletui.services.context import Services
+    from dalletui.services.generation import GenerationOutcome
+    from dalletui.services.history import Generation, Prompt
+
+#: Seconds of quiet after an edit before the request is revalidated.
+VALIDATE_DELAY = 0.3
+#: Stands in for an empty prompt so the other parameters can still be checked while typing.
+_PLACEHOLDER_PROMPT = "-"
+
+
+def open_in_viewer(path: str) -> str | None:
+    """Open ``path`` in the system image viewer without waiting; a reason if that is impossible."""
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        try:
+            os.startfile(path)  # type: ignore[attr-defined]
+        except OSError as exc:
+            return f"Windows could not open {path}: {exc}."
+        return None
+    opener = "open" if sys.platform == "darwin" else "xdg-open"
+    if shutil.which(opener) is None:
+        return f"No image viewer found ({opener} is not installed). The file is {path}"
+    try:
+        subprocess.Popen(
+            [opener, path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return f"{opener} could not be started: {exc}. The file is {path}"
+    return None
 
 
 class ComposeScreen(Screen[None]):
-    """Compose."""
+    """Write a prompt, choose the model and parameters, generate, and see the images."""
+
+    SUB_TITLE = "Compose"
+    AUTO_FOCUS = "#prompt"
+
+    BINDINGS = [
+        Binding(
+            "ctrl+g,ctrl+enter",
+            "generate",
+            "Generate",
+            id="compose.generate",
+            show=True,
+            tooltip="Generate images for the prompt (ctrl+g where ctrl+enter cannot be typed)",
+        ),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            id="compose.cancel",
+            show=True,
+            tooltip="Stop the running generation",
+        ),
+        Binding(
+            "escape",
+            "edit_prompt",
+            "Edit prompt",
+            id="compose.edit",
+            show=False,
+            tooltip="Back to the prompt editor",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._generation: Worker[Any] | None = None
+        self._validate_timer: Timer | None = None
+        self._ticker: Timer | None = None
+        self._started = 0.0
+        self._text_at_start = ""
+        self._partial_files: list[Path] = []
+        self._pending: tuple[str, dict[str, Any]] | None = None
+        self._ready = False
+        self._shown: tuple[list[str], list[str]] | None = None
+
+    @property
+    def services(self) -> Services:
+        return self.app.services  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def generating(self) -> bool:
+        worker = self._generation
+        return worker is not None and not worker.is_finished
+
+    # -- layout ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        settings = self.services.settings
+        catalog = self.services.generation.catalog
+        defaults = {
+            "model": settings.model,
+            "size": settings.size,
+            "quality": settings.quality,
+            "n": settings.n,
+            "output_format": settings.output_format,
+        }
         yield Header()
-        yield Static("Compose")
+        with Horizontal(id="compose-body"):
+            with Vertical(id="compose-form"):
+                yield TextArea(
+                    id="prompt",
+                    placeholder="Describe the image you want…",
+                    tooltip="The prompt; ctrl+g (or ctrl+enter) generates",
+                )
+                yield ParamPickers(catalog, defaults, id="pickers")
+                yield Vertical(id="compose-messages")
+                with Horizontal(id="compose-actions"):
+                    yield Button(
+                        "Generate",
+                        id="generate",
+                        variant="primary",
+                        compact=True,
+                        tooltip="Generate (ctrl+g)",
+                    )
+                    yield Button(
+                        "Cancel", id="cancel", variant="error", compact=True, tooltip="Cancel (esc)"
+                    )
+                    yield Static("", id="compose-outcome", markup=False)
+            yield ResultsPanel(id="results")
         yield StatusLine(id="status")
         yield Footer()
 
-    def load_prompt(self, text: str, params: dict[str, Any]) -> None:  # noqa: D102
-        pass
+    def on_mount(self) -> None:
+        prompt = self.query_one("#prompt", TextArea)
+        prompt.border_title = "Prompt"
+        self.query_one("#results", ResultsPanel).border_title = "Results"
+        self.query_one("#cancel", Button).display = False
+        self._ticker = self.set_interval(0.1, self._tick, pause=True)
+        self._ready = True
+        if self._pending is not None:
+            text, params = self._pending
+            self._pending = None
+            self.load_prompt(text, params)
+        self._update_counter()
+        self._schedule_validation(now=True)
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def load_prompt(self, text: str, params: dict[str, Any]) -> None:
+        """Fill the editor with ``text`` and the pickers with whatever ``params`` holds."""
+        if not self._ready:
+            self._pending = (text, dict(params))
+            return
+        prompt = self.query_one("#prompt", TextArea)
+        prompt.load_text(text)
+        prompt.move_cursor(prompt.document.end)
+        self.query_one(ParamPickers).apply(params)
+        prompt.focus()
+        self._update_counter()
+        self._schedule_validation(now=True)
+
+    def build_request(self) -> GenerationRequest:
+        """The request described by the editor and the pickers."""
+        text = self.query_one("#prompt", TextArea).text.strip()
+        return GenerationRequest(prompt=text, **self.query_one(ParamPickers).values())
+
+    # -- validation -----------------------------------------------------------------------------
+
+    @on(TextArea.Changed, "#prompt")
+    def _prompt_changed(self) -> None:
+        self._update_counter()
+        self._schedule_validation()
+
+    @on(ParamPickers.Changed)
+    def _params_changed(self) -> None:
+        self._update_counter()
+        self._schedule_validation()
+
+    def _update_counter(self) -> None:
+        prompt = self.query_one("#prompt", TextArea)
+        limit = self.query_one(ParamPickers).spec.max_prompt_chars
+        length = len(prompt.text.strip())
+        prompt.border_subtitle = f"{length:,} / {limit:,}"
+        prompt.set_class(length > limit, "-over-limit")
+
+    def _schedule_validation(self, now: bool = False) -> None:
+        if self._validate_timer is not None:
+            self._validate_timer.stop()
+            self._validate_timer = None
+        if now:
+            self._validate()
+        else:
+            self._validate_timer = self.set_timer(VALIDATE_DELAY, self._validate)
+
+    def _validate(self) -> None:
+        """Show the current request's problems and warnings (an empty prompt is not one yet)."""
+        self._check(self.build_request(), blank_prompt_ok=True)
+
+    def _check(self, request: GenerationRequest, *, blank_prompt_ok: bool = False) -> list[str]:
+        """Validate ``request`` and show the outcome inline; the problems (none: it may be sent)."""
+        problems: list[str] = []
+        warnings: list[str] = []
+        try:
+            warnings = self.services.generation.validate(request)
+        except ValidationError as err:
+            problems = err.problems
+        if not request.prompt:
+            # The other parameters are still worth checking while the editor is empty.
+            try:
+                warnings = self.services.generation.validate(
+                    replace(request, prompt=_PLACEHOLDER_PROMPT)
+                )
+                if blank_prompt_ok:
+                    problems = []
+            except ValidationError as err:
+                problems = err.problems if blank_prompt_ok else problems
+        self._show_messages(problems, warnings)
+        return problems
+
+    def _show_messages(self, problems: list[str], warnings: list[str]) -> None:
+        if (problems, warnings) == self._shown:
+            return
+        self._shown = (list(problems), list(warnings))
+        box = self.query_one("#compose-messages", Vertical)
+        box.remove_children()
+        box.mount_all(
+            [
+                *(Static(f"✗ {p}", classes="problem", markup=False) for p in problems),
+                *(Static(f"! {w}", classes="warning", markup=False) for w in warnings),
+            ]
+        )
+        box.display = bool(problems or warnings)
+
+    # -- generating -----------------------------------------------------------------------------
+
+    def action_generate(self) -> None:
+        self.generate(self.build_request())
+
+    @on(Button.Pressed, "#generate")
+    def _generate_pressed(self) -> None:
+        self.action_generate()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def generate(self, request: GenerationRequest) -> Worker[Any] | None:
+        """Validate ``request`` and start generating it; None when refused."""
+        if self.generating:
+            self.notify(
+                "A generation is already running; esc cancels it.",
+                title="Busy",
+                severity="warning",
+            )
+            return None
+        if self._validate_timer is not None:
+            self._validate_timer.stop()
+        problems = self._check(request)
+        if problems:
+            self.notify(
+                "\n".join(problems),
+                title="Not sent",
+                severity="warning",
+                markup=False,
+            )
+            return None
+        self._text_at_start = self.query_one("#prompt", TextArea).text
+        self._set_running(True)
+        self._generation = self._run_generation(request)
+        return self._generation
+
+    def _set_running(self, running: bool) -> None:
+        self.query_one("#generate", Button).display = not running
+        self.query_one("#cancel", Button).display = running
+        outcome = self.query_one("#compose-outcome", Static)
+        if running:
+            outcome.update("")
+            self._started = time.monotonic()
+            if self._ticker is not None:
+                self._ticker.resume()
+        elif self._ticker is not None:
+            self._ticker.pause()
+        self.refresh_bindings()
+
+    def _tick(self) -> None:
+        live = self.query_one("#results", ResultsPanel).live
+        if live is not None:
+            live.elapsed = time.monotonic() - self._started
+
+    @work(exclusive=True, group="generate", exit_on_error=False, description="Generate images")
+    async def _run_generation(
+        self, request: GenerationRequest
+    ) -> tuple[GenerationRequest, GenerationOutcome, list[tuple[Generation, Decimal | None]]]:
+        results = self.query_one("#results", ResultsPanel)
+        live = await results.start(request)
+        token = uuid.uuid4().hex[:12]
+
+        async def on_partial(index: int, data: bytes) -> None:
+            path = await asyncio.to_thread(
+                self._write_partial, token, index, data, request.output_format
+            )
+            self._partial_files.append(path)
+            if live.is_attached:
+                await live.show_partial(index, path)
+
+        outcome = await self.services.generation.generate(
+            request, on_partial=on_partial if request.partial_images else None
+        )
+        rows = await asyncio.to_thread(self._with_costs, outcome)
+        return request, outcome, rows
+
+    def _write_partial(self, token: str, index: int, data: bytes, fmt: str) -> Path:
+        folder = self.services.settings.home / "cache" / "partials"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{token}-{index}.{'jpg' if fmt == 'jpeg' else fmt}"
+        path.write_bytes(data)
+        return path
+
+    def _with_costs(self, outcome: GenerationOutcome) -> list[tuple[Generation, Decimal | None]]:
+        """Each generation of ``outcome`` with its own cost (from its usage row)."""
+        fresh = {g.id: g for g in self.services.history.generations(outcome.prompt.id)}
+        pairs: list[tuple[Generation, Decimal | None]] = []
+        for generation in outcome.generations:
+            row = fresh.get(generation.id, generation)
+            usage = getattr(row, "usage_row", None)
+            cost = usage.cost if usage is not None else None
+            if usage is None and len(outcome.generations) == 1:
+                cost = outcome.cost
+            pairs.append((row, cost))
+        return pairs
+
+    @on(Worker.StateChanged)
+    async def _worker_changed(self, event: Worker.StateChanged) -> None:
+        worker, state = event.worker, event.state
+        if worker.group == "generate" and state in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            await self._generation_finished(worker, state)
+        elif state == WorkerState.ERROR and worker.error is not None:
+            self._report(worker.error)
+
+    async def _generation_finished(self, worker: Worker[Any], state: WorkerState) -> None:
+        if worker is not self._generation:
+            return
+        results = self.query_one("#results", ResultsPanel)
+        outcome_line = self.query_one("#compose-outcome", Static)
+        request: GenerationRequest | None = getattr(results.live, "request", None)
+        self._set_running(False)
+        if state == WorkerState.SUCCESS:
+            request, outcome, rows = worker.result
+            await self._show_outcome(request, outcome, rows)
+        elif state == WorkerState.CANCELLED:
+            outcome_line.update("Cancelled")
+            outcome_line.set_classes("-cancelled")
+            await results.add(
+                [
+                    ProblemSlot(
+                        heading="Cancelled",
+                        message="Stopped before the image was finished; nothing was saved.",
+                        prompt_text=request.prompt if request else "",
+                        request=request,
+                        cancelled=True,
+                    )
+                ]
+            )
+        else:
+            error = worker.error
+            if isinstance(error, ValidationError):
+                self._show_messages(error.problems, [])
+            self._report(error)
+            outcome_line.update(f"✗ {getattr(error, 'title', 'Error')}")
+            outcome_line.set_classes("-failed")
+            await results.add(
+                [
+                    ProblemSlot(
+                        heading=_heading(error),
+                        message=str(error),
+                        prompt_text=request.prompt if request else "",
+                        request=request,
+                    )
+                ]
+            )
+        self._forget_partials()
+        self.post_message(DataChanged("generation"))
+
+    async def _show_outcome(
+        self,
+        request: GenerationRequest,
+        outcome: GenerationOutcome,
+        rows: list[tuple[Generation, Decimal | None]],
+    ) -> None:
+        results = self.query_one("#results", ResultsPanel)
+        prompt: Prompt = outcome.prompt
+        slots: list[ResultSlot] = [
+            ImageSlot(
+                generation,
+                prompt_text=prompt.text,
+                prompt_id=prompt.id,
+                favorite=prompt.is_favorite,
+                request=request,
+                cost=cost,
+            )
+            for generation, cost in rows
+            if generation.status == "succeeded"
+        ]
+        failed = [g for g, _ in rows if g.status != "succeeded"]
+        if failed:
+            first = failed[0]
+            count = "" if len(failed) == 1 else f" ({len(failed)} images)"
+            slots.append(
+                ProblemSlot(
+                    heading=f"✗ {kind_label(first.error_kind)}{count}",
+                    message=first.error_message or str(outcome.error or "Failed."),
+                    prompt_text=prompt.text,
+                    prompt_id=prompt.id,
+                    favorite=prompt.is_favorite,
+                    request=request,
+                )
+            )
+        await results.add(slots)
+        made = len(outcome.succeeded)
+        line = self.query_one("#compose-outcome", Static)
+        if outcome.error is not None:
+            self._report(outcome.error)
+            line.update(f"✗ {kind_label(outcome.error.kind)}")
+            line.set_classes("-failed")
+        else:
+            images = "1 image" if made == 1 else f"{made} images"
+            line.update(f"✓ {images} · {outcome.seconds:.1f}s · {format_money(outcome.cost)}")
+            line.set_classes("-done")
+        if made and self._may_take_focus():
+            slots[0].focus()
+
+    def _may_take_focus(self) -> bool:
+        """Move to the new result unless the user has typed since or is picking from a list."""
+        if self.query_one("#prompt", TextArea).text != self._text_at_start:
+            return False
+        focused = self.focused
+        if focused is None:
+            return True
+        picking = any(isinstance(node, Select) and node.expanded for node in focused.ancestors)
+        form = self.query_one("#compose-form")
+        return not picking and (focused is form or form in focused.ancestors)
+
+    def _report(self, error: BaseException | None) -> None:
+        if error is None:
+            return
+        if isinstance(error, DalleTuiError):
+            self.notify(str(error), title=error.title, severity="error", markup=False)
+        else:
+            self.notify(f"Unexpected error: {error}", title="Error", severity="error", markup=False)
+
+    def _forget_partials(self) -> None:
+        files, self._partial_files = self._partial_files, []
+        if files:
+            self._delete_files(files)
+
+    @work(thread=True, group="cleanup", exit_on_error=False)
+    def _delete_files(self, files: list[Path]) -> None:
+        for path in files:
+            path.unlink(missing_ok=True)
+
+    def action_cancel(self) -> None:
+        if self._generation is not None and self.generating:
+            self._generation.cancel()
+
+    def action_edit_prompt(self) -> None:
+        self.query_one("#prompt", TextArea).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.generating
+        if action == "edit_prompt":
+            focused = self.focused
+            return focused is not None and focused.id != "prompt"
+        return True
+
+    # -- result actions -------------------------------------------------------------------------
+
+    @on(ResultSlot.Action)
+    def _result_action(self, event: ResultSlot.Action) -> None:
+        slot = event.slot
+        if event.action == "open" and slot.file_path:
+            problem = open_in_viewer(slot.file_path)
+            if problem:
+                self.notify(
+                    problem,
+                    title="Cannot open the image",
+                    severity="warning",
+                    timeout=8,
+                    markup=False,
+                )
+            else:
+                self.notify(slot.file_path, title="Opening in the image viewer", markup=False)
+        elif event.action == "copy" and slot.file_path:
+            self.app.copy_to_clipboard(slot.file_path)
+            self.notify(slot.file_path, title="Path copied to the clipboard", markup=False)
+        elif event.action == "regenerate" and slot.request is not None:
+            self.generate(slot.request)
+        elif event.action == "favorite" and slot.prompt_id is not None:
+            self._toggle_favorite(slot.prompt_id)
+
+    @work(thread=True, exclusive=True, group="favorite", exit_on_error=False)
+    def _toggle_favorite(self, prompt_id: int) -> None:
+        prompt = self.services.history.toggle_favorite(prompt_id)
+        self.app.call_from_thread(self._favorite_changed, prompt)
+
+    def _favorite_changed(self, prompt: Prompt) -> None:
+        self.query_one("#results", ResultsPanel).set_favorite(prompt.id, prompt.is_favorite)
+        self.notify("★ Added to favourites" if prompt.is_favorite else "Removed from favourites")
+        self.post_message(DataChanged("favorite"))
+
+
+def _heading(error: BaseException | None) -> str:
+    if isinstance(error, GenerationError):
+        return f"✗ {kind_label(error.kind)}"
+    if isinstance(error, DalleTuiError):
+        return f"✗ {error.title}"
+    return "✗ Unexpected error"

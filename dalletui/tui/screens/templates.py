@@ -1,24 +1,425 @@
-"""Templates screen (placeholder, being built)."""
+"""Templates screen: prompt templates and the variables their ``{placeholders}`` expand over."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
+from dalletui.errors import DalleTuiError, ValidationError
+from dalletui.formatting import shorten
+from dalletui.services.templates import expand_with, scan
+from dalletui.tui.messages import DataChanged, ReusePrompt
+from dalletui.tui.widgets.confirm import ConfirmModal
 from dalletui.tui.widgets.status import StatusLine
+from dalletui.tui.widgets.template_editor import TemplateEditor, VariableEditor
+from dalletui.tui.widgets.template_preview import MUTED_STYLE, TemplatePreview
+
+if TYPE_CHECKING:
+    from dalletui.services.context import Services
+    from dalletui.services.templates import Template, TemplateVariable
+
+TEMPLATES_TAB = "templates-tab"
+VARIABLES_TAB = "variables-tab"
+
+EMPTY_TEMPLATES = (
+    "No templates yet.\n\nPress n to write one: a prompt with {placeholders}, such as\n"
+    "  a {style} portrait of {subject}\n"
+    "Each placeholder names a variable (a list of values, on the Variables tab, v);\n"
+    "the template expands to every combination."
+)
+EMPTY_VARIABLES = (
+    "No variables yet.\n\nPress n to define one: a name such as style, and its values,\n"
+    "one a line (watercolour, oil painting, pixel art...)."
+)
+
+
+@dataclass
+class TemplatesData:
+    """Everything the screen shows, loaded in one worker."""
+
+    templates: list[Template] = field(default_factory=list)
+    variables: list[TemplateVariable] = field(default_factory=list)
+
+    @cached_property
+    def values(self) -> dict[str, list[str]]:
+        return {variable.name: list(variable.values) for variable in self.variables}
+
+    def users_of(self, name: str) -> list[str]:
+        """Names of templates whose body uses ``{name}`` (pure scan, no query)."""
+        return [
+            template.name
+            for template in self.templates
+            if any(t.kind == "placeholder" and t.value == name for t in scan(template.body))
+        ]
 
 
 class TemplatesScreen(Screen[None]):
-    """Templates."""
+    """Two tabs, each a list beside a detail pane; editors open as modals."""
+
+    SUB_TITLE = "Templates"
+    BINDINGS = [
+        Binding("n", "new", "New", id="templates.new", tooltip="Create a template or a variable"),
+        Binding("e", "edit", "Edit", id="templates.edit", tooltip="Edit the selected row"),
+        Binding(
+            "u",
+            "use",
+            "Use",
+            id="templates.use",
+            tooltip="Open Compose with the template's first expansion (enter does the same)",
+        ),
+        Binding("d", "delete", "Delete", id="templates.delete", tooltip="Delete, after confirming"),
+        Binding(
+            "v",
+            "show_tab('variables-tab')",
+            "Variables",
+            id="templates.variables",
+            tooltip="Show the variables that placeholders expand over",
+        ),
+        Binding(
+            "t",
+            "show_tab('templates-tab')",
+            "Templates",
+            id="templates.templates",
+            tooltip="Show the templates",
+        ),
+        Binding(
+            "r",
+            "reload",
+            "Reload",
+            id="templates.reload",
+            show=False,
+            tooltip="Load templates and variables again",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = TemplatesData()
+        self.active_tab = TEMPLATES_TAB
+        self._select_after: tuple[str, int] | None = None
+
+    @property
+    def services(self) -> Services:
+        return self.app.services  # type: ignore[attr-defined, no-any-return]
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("Templates")
+        with TabbedContent(id="templates-tabs"):
+            with TabPane("Templates", id=TEMPLATES_TAB), Horizontal(classes="templates-split"):
+                yield DataTable(id="template-table", cursor_type="row", zebra_stripes=True)
+                with VerticalScroll(id="template-detail", classes="templates-detail"):
+                    yield Static(id="template-heading", classes="templates-heading")
+                    yield TemplatePreview(id="template-detail-preview")
+            with TabPane("Variables", id=VARIABLES_TAB), Horizontal(classes="templates-split"):
+                yield DataTable(id="variable-table", cursor_type="row", zebra_stripes=True)
+                with VerticalScroll(id="variable-detail", classes="templates-detail"):
+                    yield Static(id="variable-heading", classes="templates-heading")
+                    yield Static(id="variable-detail-values")
         yield StatusLine(id="status")
         yield Footer()
 
-    def load_prompt(self, text: str, params: dict[str, Any]) -> None:  # noqa: D102
-        pass
+    def on_mount(self) -> None:
+        self.query_one("#template-table", DataTable).add_columns("Name", "Prompts", "About")
+        self.query_one("#variable-table", DataTable).add_columns("Name", "Values", "Sample")
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    # -- loading ------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="templates-load", exit_on_error=False)
+    def load(self) -> None:
+        templates = self.services.templates
+        data = TemplatesData(templates.list_templates(), templates.list_variables())
+        self.app.call_from_thread(self._show, data)
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @property
+    def on_variables(self) -> bool:
+        return self.active_tab == VARIABLES_TAB
+
+    def _show(self, data: TemplatesData) -> None:
+        self.data = data
+        values = data.values
+        self._fill(
+            "#template-table",
+            [
+                (
+                    template.id,
+                    [
+                        Text(shorten(template.name, 28)),
+                        self._count_cell(template.body, values),
+                        Text(shorten(template.description or "", 30)),
+                    ],
+                )
+                for template in data.templates
+            ],
+            "template",
+        )
+        self._fill(
+            "#variable-table",
+            [
+                (
+                    variable.id,
+                    [
+                        Text(shorten(variable.name, 28)),
+                        Text(str(len(variable.values)), justify="right"),
+                        Text(shorten(", ".join(variable.values), 40)),
+                    ],
+                )
+                for variable in data.variables
+            ],
+            "variable",
+        )
+        self._select_after = None
+        self._show_template_detail()
+        self._show_variable_detail()
+        self.refresh_bindings()
+
+    def _fill(self, selector: str, rows: list[tuple[int, list[Text]]], kind: str) -> None:
+        """Replace a table's rows, keeping the cursor on the same row id where possible."""
+        table = self.query_one(selector, DataTable)
+        keep = self._selected_id(table)
+        if self._select_after and self._select_after[0] == kind:
+            keep = self._select_after[1]
+        table.clear()
+        for row_id, cells in rows:
+            table.add_row(*cells, key=str(row_id))
+        ids = [row_id for row_id, _ in rows]
+        if keep in ids:
+            table.move_cursor(row=ids.index(keep), scroll=True)
+
+    @staticmethod
+    def _count_cell(body: str, values: dict[str, list[str]]) -> Text:
+        try:
+            expansion = expand_with(body, values)
+        except ValidationError:
+            return Text("✗ braces", justify="right")
+        if expansion.unknown:
+            return Text(f"? {expansion.unknown[0]}", justify="right")
+        return Text(f"{expansion.count:,}", justify="right")
+
+    @staticmethod
+    def _selected_id(table: DataTable) -> int | None:
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return int(row_key.value) if row_key.value is not None else None
+
+    def _table_selection(self, selector: str) -> int | None:
+        try:
+            return self._selected_id(self.query_one(selector, DataTable))
+        except NoMatches:  # asked by the footer before the tables exist
+            return None
+
+    def selected_template(self) -> Template | None:
+        row_id = self._table_selection("#template-table")
+        return next((t for t in self.data.templates if t.id == row_id), None)
+
+    def selected_variable(self) -> TemplateVariable | None:
+        row_id = self._table_selection("#variable-table")
+        return next((v for v in self.data.variables if v.id == row_id), None)
+
+    # -- detail panes ---------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#template-table")
+    def _show_template_detail(self) -> None:
+        heading = self.query_one("#template-heading", Static)
+        preview = self.query_one("#template-detail-preview", TemplatePreview)
+        template = self.selected_template()
+        if template is None:
+            heading.update(Content.styled(EMPTY_TEMPLATES, MUTED_STYLE))
+            preview.update("")
+            return
+        heading.update(self._heading(template.name, template.description))
+        preview.show(template.body, self.data.values, samples=3)
+
+    @on(DataTable.RowHighlighted, "#variable-table")
+    def _show_variable_detail(self) -> None:
+        heading = self.query_one("#variable-heading", Static)
+        body = self.query_one("#variable-detail-values", Static)
+        variable = self.selected_variable()
+        if variable is None:
+            heading.update(Content.styled(EMPTY_VARIABLES, MUTED_STYLE))
+            body.update("")
+            return
+        heading.update(self._heading(f"{{{variable.name}}}", variable.description))
+        users = self.data.users_of(variable.name)
+        lines = [
+            Content.assemble((f"{len(variable.values)} values", "bold")),
+            *(Content.assemble(("• ", MUTED_STYLE), value) for value in variable.values),
+            Content(""),
+            Content.styled(
+                f"Used by: {', '.join(users)}" if users else "Not used by any template yet.",
+                MUTED_STYLE,
+            ),
+        ]
+        body.update(Content("\n").join(lines))
+
+    @staticmethod
+    def _heading(name: str, description: str) -> Content:
+        parts: list[str | tuple[str, str]] = [(name, "bold $accent")]
+        if description:
+            parts += ["\n", (description, MUTED_STYLE)]
+        return Content.assemble(*parts)
+
+    # -- tabs and bindings -------------------------------------------------------------------
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        self.active_tab = event.pane.id or TEMPLATES_TAB
+        table_id = "#variable-table" if self.on_variables else "#template-table"
+        self.query_one(table_id, DataTable).focus()
+        self.refresh_bindings()
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide what cannot apply to this tab; dim what needs a selected row."""
+        if action == "show_tab":
+            # Offer only the tab that is not showing: one footer slot, always meaningful.
+            return parameters[0] != self.active_tab
+        if action == "use" and self.on_variables:
+            return False
+        if action in ("use", "edit", "delete"):
+            chosen = self.selected_variable() if self.on_variables else self.selected_template()
+            return True if chosen is not None else None
+        return True
+
+    @on(DataTable.RowHighlighted)
+    def _row_moved(self) -> None:
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected, "#template-table")
+    def _template_chosen(self) -> None:
+        self.action_use()
+
+    @on(DataTable.RowSelected, "#variable-table")
+    def _variable_chosen(self) -> None:
+        self.action_edit()
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_new(self) -> None:
+        if self.on_variables:
+            editor: TemplateEditor | VariableEditor = VariableEditor(
+                existing=[v.name for v in self.data.variables]
+            )
+            self.app.push_screen(editor, self._edited("variable"))
+        else:
+            self.app.push_screen(TemplateEditor(self.data.values), self._edited("template"))
+
+    def action_edit(self) -> None:
+        if self.on_variables:
+            variable = self.selected_variable()
+            if variable is not None:
+                editor = VariableEditor(
+                    existing=[v.name for v in self.data.variables],
+                    variable=variable,
+                    used_by=self.data.users_of(variable.name),
+                )
+                self.app.push_screen(editor, self._edited("variable"))
+        else:
+            template = self.selected_template()
+            if template is not None:
+                self.app.push_screen(
+                    TemplateEditor(self.data.values, template), self._edited("template")
+                )
+
+    def _edited(self, kind: str):  # noqa: ANN202 - a push_screen callback
+        def done(row_id: int | None) -> None:
+            if row_id is not None:
+                self._select_after = (kind, row_id)
+                self.notify(f"Saved the {kind}.", timeout=3)
+                self.load()
+
+        return done
+
+    def action_use(self) -> None:
+        """Open Compose with the first expansion of the selected template."""
+        template = self.selected_template()
+        if template is None or self.on_variables:
+            return
+        try:
+            expansion = expand_with(template.body, self.data.values)
+            text = expansion.first
+        except ValidationError as error:
+            self.notify(
+                str(error), title=f"Cannot use '{template.name}'", severity="error", markup=False
+            )
+            return
+        if expansion.count > 1:
+            self.notify(
+                f"The first of {expansion.count:,} prompts from '{template.name}'.",
+                title="Template",
+                timeout=4,
+                markup=False,
+            )
+        self.post_message(ReusePrompt(text=text, params={}))
+
+    def action_delete(self) -> None:
+        if self.on_variables:
+            variable = self.selected_variable()
+            if variable is None:
+                return
+            users = self.data.users_of(variable.name)
+            warning = (
+                f"\n\n{{{variable.name}}} becomes unknown in: {', '.join(users)}." if users else ""
+            )
+            message = (
+                f"Delete the variable {{{variable.name}}} and its {len(variable.values)} values?"
+            )
+            self.app.push_screen(
+                ConfirmModal("Delete variable", message + warning, yes="Delete", danger=True),
+                lambda yes: self._delete("variable", variable.id) if yes else None,
+            )
+        else:
+            template = self.selected_template()
+            if template is None:
+                return
+            self.app.push_screen(
+                ConfirmModal(
+                    "Delete template",
+                    f"Delete the template '{template.name}'?",
+                    yes="Delete",
+                    danger=True,
+                ),
+                lambda yes: self._delete("template", template.id) if yes else None,
+            )
+
+    @work(thread=True, exclusive=True, group="templates-write", exit_on_error=False)
+    def _delete(self, kind: str, row_id: int) -> str:
+        if kind == "variable":
+            self.services.templates.delete_variable(row_id)
+        else:
+            self.services.templates.delete_template(row_id)
+        return kind
+
+    @on(Worker.StateChanged)
+    def _worker_done(self, event: Worker.StateChanged) -> None:
+        """One error path for this screen's workers; a finished delete reloads the lists."""
+        if event.worker.group not in ("templates-load", "templates-write"):
+            return
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            title = error.title if isinstance(error, DalleTuiError) else "Templates"
+            self.notify(str(error), title=title, severity="error", markup=False)
+        elif event.state == WorkerState.SUCCESS and event.worker.group == "templates-write":
+            self.notify(f"Deleted the {event.worker.result}.", timeout=3)
+            self.post_message(DataChanged("templates"))
+            self.load()

@@ -1,0 +1,343 @@
+"""``ImageView``: an image fitted once to its cell box, drawn once, kept on screen.
+
+Used for thumbnails in every mode and for the full preview in kitty mode. Three rules keep the
+bytes down (a History page of thumbnails over SSH is the case that matters):
+
+- the image is scaled once per (file, box, cell size) and the encoded form (sixel string,
+  half-cell strips, kitty transmission) is cached; kitty images are transmitted once per process;
+- after the cells have been drawn, later redraws of the same place write *nothing* there: each
+  image line is a "hole", a cursor-forward over the image's columns, so Textual leaves the
+  terminal's pixels (or placeholder cells) alone when a parent repaints around them, e.g. when
+  the selection highlight moves between list items;
+- the cells are drawn again only when they may have been damaged: the widget moved, was
+  resized or scrolled, was hidden and shown again, the screen changed (another screen covered
+  it), the app resumed, the terminal was resized, or another widget overlapped it (a toast, a
+  tooltip). When an overlap ends, the widget asks for a full repaint of itself so the whole
+  image is drawn again.
+
+Headless runs (tests, snapshots) always draw the full cells, so screenshots show the image.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Hashable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.control import Control
+from rich.segment import ControlType, Segment
+from rich.style import Style
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.widget import Widget
+
+from dalletui.tui.graphics import cache, kitty, sixel_fix
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+_epoch = [0]
+_hooked: weakref.WeakSet[Any] = weakref.WeakSet()
+_strips: cache.LRU[list[Strip]] = cache.LRU(512)
+_sixels: cache.LRU[str] = cache.LRU(64 * 1024 * 1024, cost=len)
+
+
+def _bump(*_: object) -> None:
+    _epoch[0] += 1
+
+
+def _hook(app: App[Any]) -> None:
+    """Count events after which every image must be drawn again (once per app)."""
+    if app in _hooked:
+        return
+    _hooked.add(app)
+    for name in ("screen_change_signal", "app_resume_signal", "theme_changed_signal"):
+        signal = getattr(app, name, None)
+        if signal is not None:
+            signal.subscribe(app, _bump, immediate=True)
+
+
+def _hole(width: int) -> Segment:
+    """Move right over ``width`` cells without writing them (zero cells for Rich/Textual)."""
+    return Segment(f"\x1b[{width}C", None, ((ControlType.CURSOR_FORWARD, width),))
+
+
+class ImageView(Widget):
+    """An image file fitted into the widget's box (or ``box`` cells), drawn with ``mode``."""
+
+    DEFAULT_CSS = """
+    ImageView {
+        width: auto;
+        height: auto;
+    }
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        mode: str,
+        cell_size: tuple[int, int],
+        box: tuple[int, int] | None = None,
+        colors: int = 256,
+        id: str | None = None,
+        classes: str = "",
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.path = Path(path)
+        self.image_mode = mode
+        self.cell_size = cell_size
+        self.box = box
+        self.sixel_colors = colors
+        self._source = cache.SourceKey.of(path)
+        self._painted: Hashable | None = None
+        self._was_covered = False
+        self.draws = 0  # how many times the cells were really drawn (tests, bench)
+        if box is not None:
+            self.styles.width = box[0]
+            self.styles.height = box[1]
+
+    # ------------------------------------------------------------------ sizing
+
+    def _image_pixels(self) -> tuple[int, int]:
+        if self._source is None:
+            return (1, 1)
+        try:
+            return cache.image_size(self._source)
+        except OSError:
+            return (1, 1)
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        if self.box is not None:
+            return self.box[0]
+        height = container.height or 10_000
+        return cache.fit(self._image_pixels(), (container.width, height), self.cell_size).cols
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if self.box is not None:
+            return self.box[1]
+        height = container.height or 10_000
+        return cache.fit(self._image_pixels(), (width, height), self.cell_size).rows
+
+    def on_mount(self) -> None:
+        _hook(self.app)
+
+    def on_hide(self) -> None:
+        """Hidden (display off, scrolled away, switched out): whatever replaced us on screen
+        has drawn over our cells, so the next time we are shown we must draw them again."""
+        self._painted = None
+
+    # ------------------------------------------------------------------ drawing
+
+    def _fit(self) -> cache.Fit:
+        return cache.fit(self._image_pixels(), (self.size.width, self.size.height), self.cell_size)
+
+    def _background(self) -> Style:
+        _, background = self.background_colors
+        return Style(bgcolor=background.rich_color)
+
+    def _covered(self, screen_rect: Region) -> bool:
+        """True when a widget in front of us overlaps our image (a toast, a tooltip, a menu),
+        or another widget's edge falls inside it (so a "hole" would not line up)."""
+        try:
+            compositor = self.screen._compositor
+            in_front = compositor.visible_widgets  # front to back
+            cuts = compositor.cuts
+        except Exception:  # noqa: BLE001 (private API moved: be safe, draw everything)
+            return True
+        for widget, (region, clip) in in_front.items():
+            if widget is self:
+                break
+            if region.intersection(clip).overlaps(screen_rect):
+                return True
+        left, right = screen_rect.x, screen_rect.right
+        for y in range(screen_rect.y, min(screen_rect.bottom, len(cuts))):
+            if any(left < cut < right for cut in cuts[y]):
+                return True
+        return False
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        background = self._background()
+        blank = Strip([Segment(" " * crop.width, background)], crop.width)
+        if self._source is None or crop.width <= 0 or crop.height <= 0:
+            return [blank] * crop.height
+        try:
+            if not self.screen.is_active:
+                self._painted = None
+                return [blank] * crop.height
+            region = self.region
+        except Exception:  # noqa: BLE001 (NoScreen while unmounting)
+            return [blank] * crop.height
+        placed = self._fit()
+        image_rect = Region(placed.offset_x, placed.offset_y, placed.cols, placed.rows)
+        visible = image_rect.intersection(crop)
+        if not visible.area:
+            return [blank] * crop.height
+        screen_rect = visible.translate(region.offset)
+        headless = self.app.is_headless
+        covered = self._covered(screen_rect)
+        sixel = self.image_mode == "sixel"
+        key = (
+            screen_rect,
+            visible,
+            placed,
+            _epoch[0],
+            self.app.size,
+            self.image_mode,
+            self._source,
+        )
+        if covered:
+            self._painted = None
+            if sixel:
+                # A sixel would paint over whatever covers it (a toast, a tooltip): show the
+                # background while covered and draw the whole image again afterwards.
+                self._was_covered = True
+                return self._lines(crop, visible, placed, background, cells=None, sixel=None)
+        elif sixel and self._was_covered and not headless:
+            # The overlap ended; this frame may repaint only some of our lines, and the sixel
+            # rides on one of them. Blank the image now and draw it in a repaint of all lines.
+            self._was_covered = False
+            self.call_after_refresh(self.refresh)
+            return self._lines(crop, visible, placed, background, cells=None, sixel=None)
+        if not (headless or covered) and key == self._painted:
+            return self._lines(crop, visible, placed, background, cells=None, sixel=None, hole=True)
+        self.draws += 1
+        self._painted = None if (covered or headless) else key
+        if sixel:
+            data = self._sixel(placed, visible.translate(-image_rect.offset))
+            return self._lines(
+                crop, visible, placed, background, cells=None, sixel=data, screen_rect=screen_rect
+            )
+        return self._lines(crop, visible, placed, background, cells=self._cells(placed))
+
+    def _lines(
+        self,
+        crop: Region,
+        visible: Region,
+        placed: cache.Fit,
+        background: Style,
+        *,
+        cells: list[Strip] | None,
+        sixel: str | None = None,
+        hole: bool = False,
+        screen_rect: Region | None = None,
+    ) -> list[Strip]:
+        """The crop's lines: background around the image, and the image part as cells/hole."""
+        lines: list[Strip] = []
+        left = visible.x - crop.x
+        right = crop.right - visible.right
+        for y in range(crop.y, crop.bottom):
+            if not visible.y <= y < visible.bottom:
+                lines.append(Strip([Segment(" " * crop.width, background)], crop.width))
+                continue
+            segments: list[Segment] = []
+            if left:
+                segments.append(Segment(" " * left, background))
+            if hole:
+                segments.append(_hole(visible.width))
+            elif cells is not None:
+                start = visible.x - placed.offset_x
+                segments.extend(self._cell_row(cells, y - placed.offset_y, start, visible.width))
+            else:
+                segments.append(Segment(" " * visible.width, background))
+                if sixel is not None and screen_rect is not None and y == visible.bottom - 1:
+                    segments.extend(_sixel_segments(sixel, screen_rect))
+            if right:
+                segments.append(Segment(" " * right, background))
+            lines.append(Strip(segments, crop.width))
+        return lines
+
+    # ------------------------------------------------------------------ encodings
+
+    def _pixels(self, placed: cache.Fit) -> Any:
+        assert self._source is not None
+        return cache.fitted_image(self._source, (placed.pixel_width, placed.pixel_height))
+
+    def _cells(self, placed: cache.Fit) -> list[Strip]:
+        """One strip per image row: half-cell/unicode blocks, or kitty placeholders."""
+        if self.image_mode == "kitty":
+            return self._kitty_cells(placed)
+        key = (self._source, placed, self.image_mode)
+        return _strips.get(key, lambda: self._block_cells(placed))
+
+    def _block_cells(self, placed: cache.Fit) -> list[Strip]:
+        from dalletui.tui.graphics import backend
+
+        name = "unicode" if self.image_mode == "unicode" else "halfcell"
+        module = backend.modules(self.cell_size)[name]
+        image = self._pixels(placed)
+        if image.mode == "RGBA":
+            from PIL import Image
+
+            flat = Image.new("RGB", image.size, (0, 0, 0))
+            flat.paste(image, mask=image.getchannel("A"))
+            image = flat
+        renderable = module.Image(image, placed.cols, placed.rows)
+        console = self.app.console
+        options = console.options.update(width=placed.cols, height=placed.rows)
+        lines = console.render_lines(renderable, options, pad=True, new_lines=False)
+        return [Strip(line, placed.cols) for line in lines[: placed.rows]]
+
+    def _cell_row(self, cells: list[Strip], row: int, start: int, width: int) -> list[Segment]:
+        """Columns ``start`` to ``start + width`` of image row ``row``."""
+        if self.image_mode == "kitty":
+            # Built per column rather than cropped: Rich's cell splitting could separate a
+            # placeholder from its diacritics. Each cell names its own row and column.
+            style = cells[row]._segments[0].style if cells[row]._segments else None
+            return [Segment(kitty.placeholder_cells(row, start, width), style)]
+        strip = cells[row]
+        if start == 0 and width == strip.cell_length:
+            return list(strip)
+        return list(strip.crop(start, start + width))
+
+    def _kitty_cells(self, placed: cache.Fit) -> list[Strip]:
+        driver = getattr(self.app, "_driver", None)
+        write = None if driver is None or self.app.is_headless else driver.write
+        key = (self._source, placed.pixel_width, placed.pixel_height, placed.cols, placed.rows)
+        image_id = kitty.registry.ensure(
+            key, placed.cols, placed.rows, lambda: kitty.png_bytes(self._pixels(placed)), write
+        )
+        style = Style.parse(kitty.id_color(image_id))
+        return [
+            Strip([Segment(kitty.placeholder_cells(row, 0, placed.cols), style)], placed.cols)
+            for row in range(placed.rows)
+        ]
+
+    def _sixel(self, placed: cache.Fit, part: Region) -> str:
+        """The sixel string for the visible ``part`` (in image cells) of the image."""
+        key = (self._source, placed, part, self.sixel_colors)
+
+        def encode() -> str:
+            image = self._pixels(placed)
+            cell_w, cell_h = self.cell_size
+            box = (
+                part.x * cell_w,
+                part.y * cell_h,
+                min(placed.pixel_width, part.right * cell_w),
+                min(placed.pixel_height, part.bottom * cell_h),
+            )
+            if box != (0, 0, placed.pixel_width, placed.pixel_height):
+                image = image.crop(box)
+            _, background = self.background_colors
+            rgba = (background.r, background.g, background.b, 1.0)
+            return sixel_fix.encode(image, self.sixel_colors, rgba)
+
+        return _sixels.get(key, encode)
+
+
+def _sixel_segments(sixel: str, screen_rect: Region) -> list[Segment]:
+    """Draw ``sixel`` at the rectangle's top-left; leave the cursor where the line continues."""
+    null = Style()
+    return [
+        Segment(Control.move_to(screen_rect.x, screen_rect.y).segment.text, null),
+        Segment(sixel, null, ((ControlType.CURSOR_FORWARD, 0),)),
+        # Right of the image on its last row (not one row below: lnqs/textual-image#146).
+        Segment(Control.move_to(screen_rect.right, screen_rect.bottom - 1).segment.text, null),
+    ]
+
+
+def clear_caches() -> None:
+    _strips.clear()
+    _sixels.clear()
+    cache.clear()

@@ -1,0 +1,283 @@
+"""The History screen's gallery: every image, newest first, one screenful (page) at a time.
+
+Paging rather than scrolling keeps terminal graphics cheap (a sixel image is re-sent on every
+redraw) and the number of image widgets bounded. The gallery asks the screen for pages with
+``PageRequest``; the screen loads them by keyset (``before_id``) and hands them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Static
+
+from dalletui.formatting import humanize_age, shorten
+from dalletui.tui import graphics
+from dalletui.tui.widgets.history_detail import MUTED, THUMB_BOX, cost_text
+
+if TYPE_CHECKING:
+    from dalletui.services.history import Generation
+
+#: Outer size of one card in cells (thumbnail, two lines of prompt, two of facts, border).
+CARD_WIDTH = 24
+CARD_HEIGHT = 16
+GUTTER = 1
+
+
+class GalleryCard(Vertical, can_focus=True):
+    """One image: thumbnail, the start of its prompt, model, size and cost."""
+
+    @dataclass
+    class Chosen(Message):
+        """The card was double-clicked."""
+
+        card: GalleryCard
+
+    def __init__(self, generation: Generation) -> None:
+        super().__init__(classes="gallery-card")
+        self.generation = generation
+
+    @property
+    def prompt_id(self) -> int:
+        return int(self.generation.prompt_id)
+
+    @property
+    def prompt_text(self) -> str:
+        return str(self.generation.prompt.text)
+
+    @property
+    def favorite(self) -> bool:
+        return bool(self.generation.prompt.is_favorite)
+
+    def compose(self) -> ComposeResult:
+        generation = self.generation
+        with Vertical(classes="thumb-box"):
+            yield graphics.preview(generation.thumbnail_path, classes="thumb", box=THUMB_BOX)
+        yield Static(
+            Content(shorten(self.prompt_text, 2 * (CARD_WIDTH - 4))), classes="card-prompt"
+        )
+        cost = cost_text(generation)
+        facts = Content.assemble(
+            (generation.model, "bold"),
+            "\n",
+            (generation.dimensions, MUTED),
+            (" · ", MUTED) if cost.plain else "",
+            cost,
+        )
+        yield Static(facts, classes="card-facts")
+
+    def on_mount(self) -> None:
+        self._titles()
+
+    def set_favorite(self, on: bool) -> None:
+        self.generation.prompt.is_favorite = on
+        self._titles()
+
+    def _titles(self) -> None:
+        self.border_title = "★" if self.favorite else ""
+        self.border_subtitle = humanize_age(self.generation.created_at)
+        self.set_class(self.favorite, "-favorite")
+
+    def on_click(self, event: events.Click) -> None:
+        if event.chain == 2:
+            self.post_message(self.Chosen(self))
+
+
+class Gallery(Vertical):
+    """A title line over a grid of cards sized to the space available."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left,h", "move(-1, 0)", "Left", show=False, id="gallery.left"),
+        Binding("right,l", "move(1, 0)", "Right", show=False, id="gallery.right"),
+        Binding("up,k", "move(0, -1)", "Up", show=False, id="gallery.up"),
+        Binding("down,j", "move(0, 1)", "Down", show=False, id="gallery.down"),
+        Binding(
+            "pagedown",
+            "page(1)",
+            "Next page",
+            show=False,
+            id="gallery.next-page",
+            tooltip="Older images",
+        ),
+        Binding(
+            "pageup",
+            "page(-1)",
+            "Previous page",
+            show=False,
+            id="gallery.previous-page",
+            tooltip="Newer images",
+        ),
+    ]
+
+    @dataclass
+    class PageRequest(Message):
+        """Show the next (``1``) or previous (``-1``) page; focus its first or last card."""
+
+        gallery: Gallery
+        direction: int
+        focus: Literal["first", "last"] = "first"
+
+    @dataclass
+    class Resized(Message):
+        """The number of cards that fit changed (also sent when first laid out)."""
+
+        gallery: Gallery
+        page_size: int
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._page_size = 0
+        self.page = 1
+        self.start = 0
+        self.has_more = False
+        self.loaded = False
+        self.generations: list[Generation] = []
+        self._columns = 1
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="gallery-title")
+        yield Grid(id="gallery-grid")
+        yield Static(id="gallery-empty")
+
+    # -- geometry ---------------------------------------------------------------------------
+
+    def page_size(self) -> int:
+        """How many cards fit in the grid now (at least one)."""
+        columns, rows = self._fit()
+        return columns * rows
+
+    def _fit(self) -> tuple[int, int]:
+        # The grid is everything under the one-line title.
+        width, height = self.content_size.width, self.content_size.height - 1
+        columns = max(1, (width + GUTTER) // (CARD_WIDTH + GUTTER))
+        rows = max(1, height // CARD_HEIGHT)
+        return columns, rows
+
+    @property
+    def measured(self) -> bool:
+        """True once the gallery has been laid out (its page size means something)."""
+        return self.content_size.area > 0
+
+    def on_resize(self) -> None:
+        size = self.page_size()
+        if size != self._page_size:
+            self._page_size = size
+            self.post_message(self.Resized(self, size))
+
+    # -- content ----------------------------------------------------------------------------
+
+    def show_page(
+        self,
+        generations: Sequence[Generation],
+        *,
+        page: int,
+        start: int,
+        has_more: bool,
+        focus: Literal["first", "last", "none"] = "first",
+    ) -> None:
+        """Replace the cards with one page."""
+        self.loaded = True
+        self.page = page
+        self.start = start
+        self.has_more = has_more
+        self.generations = list(generations)
+        columns, _ = self._fit()
+        self._columns = columns
+        grid = self.query_one("#gallery-grid", Grid)
+        grid.styles.grid_size_columns = columns
+        cards = [GalleryCard(g) for g in generations]
+        had_focus = self.has_focus_within
+        with self.app.batch_update():
+            grid.remove_children()
+            if cards:
+                grid.mount_all(cards)
+            self._title()
+            grid.display = bool(cards)
+            empty = self.query_one("#gallery-empty", Static)
+            empty.display = not cards
+            empty.update(
+                Content.styled(
+                    "No images yet.\nGenerate one in Compose (F2); it will show here.", MUTED
+                )
+                if page == 1
+                else Content.styled("No older images.", MUTED)
+            )
+        if cards and (focus != "none" or had_focus):
+            target = cards[-1] if focus == "last" else cards[0]
+            self.call_after_refresh(target.focus)
+
+    def _title(self) -> None:
+        count = len(self.generations)
+        if not count:
+            text = Content.styled("Images, newest first", "bold")
+        else:
+            first = self.start + 1
+            keys = "←↑↓→ move · enter reuse · f star · pgup/pgdn pages"
+            text = Content.assemble(
+                ("Images, newest first", "bold"),
+                (f" · page {self.page}", ""),
+                (f" · {first:,}–{first + count - 1:,}", MUTED),
+                ("  " + keys, MUTED),
+            )
+        self.query_one("#gallery-title", Static).update(text)
+
+    @property
+    def cards(self) -> list[GalleryCard]:
+        return list(self.query(GalleryCard))
+
+    @property
+    def focused_card(self) -> GalleryCard | None:
+        focused = self.screen.focused
+        return focused if isinstance(focused, GalleryCard) and focused in self.cards else None
+
+    def set_favorite(self, prompt_id: int, on: bool) -> None:
+        for card in self.cards:
+            if card.prompt_id == prompt_id:
+                card.set_favorite(on)
+
+    def focus_cards(self) -> None:
+        cards = self.cards
+        if cards:
+            cards[0].focus()
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def action_move(self, dx: int, dy: int) -> None:
+        cards = self.cards
+        if not cards:
+            return
+        card = self.focused_card
+        index = cards.index(card) if card is not None else 0
+        target = index + dx + dy * self._columns
+        if target < 0:
+            if self.page > 1:
+                self.post_message(self.PageRequest(self, -1, "last"))
+        elif target >= len(cards):
+            if self.has_more:
+                self.post_message(self.PageRequest(self, 1, "first"))
+            elif dy and index // self._columns < (len(cards) - 1) // self._columns:
+                cards[-1].focus()  # a short last row: down lands on its last card
+        else:
+            cards[target].focus()
+
+    def action_page(self, direction: int) -> None:
+        if direction > 0 and self.has_more:
+            self.post_message(self.PageRequest(self, 1, "first"))
+        elif direction < 0 and self.page > 1:
+            self.post_message(self.PageRequest(self, -1, "first"))
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self.action_page(1)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.action_page(-1)

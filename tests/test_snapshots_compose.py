@@ -1,0 +1,68 @@
+"""SVG snapshots of the Compose screen: empty, and after one offline generation.
+
+The offline provider draws the same image for the same prompt; the service's clock is replaced by
+one that ticks 0.4 s per reading, so durations are the same on every machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import TextArea
+
+from dalletui.services import generation as generation_module
+from dalletui.tui.app import DalleTuiApp
+
+PROMPT = "a red fox sitting in fresh snow at dawn, watercolor"
+
+
+class SteppingClock:
+    """Stands in for the ``time`` module in the generation service."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        self.now += 0.4
+        return self.now
+
+
+@pytest.fixture
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generation_module, "time", SteppingClock())
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    for editor in app.screen.query(TextArea):
+        editor.cursor_blink = False
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def generate_once(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    editor = pilot.app.screen.query_one("#prompt", TextArea)
+    editor.load_text(PROMPT)
+    await pilot.press("ctrl+g")
+    await settle(pilot)
+
+
+def test_compose_empty(snap_compare: Any, app: DalleTuiApp) -> None:
+    assert snap_compare(app, terminal_size=(120, 40), run_before=settle)
+
+
+def test_compose_after_one_generation(
+    snap_compare: Any, app: DalleTuiApp, fixed_clock: None
+) -> None:
+    assert snap_compare(app, terminal_size=(120, 40), run_before=generate_once)
+
+
+def test_compose_after_one_generation_small_terminal(
+    snap_compare: Any, app: DalleTuiApp, fixed_clock: None
+) -> None:
+    assert snap_compare(app, terminal_size=(80, 24), run_before=generate_once)

@@ -1,0 +1,159 @@
+"""Usage screen through the pilot: its numbers are the service's, unknown costs stay unknown."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from textual.widgets import DataTable, Sparkline, Static
+
+from dalletui.formatting import format_money
+from dalletui.services.context import Services
+from dalletui.tui.app import DalleTuiApp
+from dalletui.tui.screens.usage import UsageScreen
+from dalletui.tui.widgets.usage_cards import money
+from dalletui.tui.widgets.usage_chart import DailyChart, bar, day_label
+
+# (days ago, model, cost, input tokens, output tokens); None is a cost nobody could compute.
+ROWS = [
+    (0, "gpt-image-1.5", Decimal("0.042"), 40, 4160),
+    (0, "gpt-image-1-mini", None, 30, 1056),
+    (2, "gpt-image-1.5", Decimal("0.167"), 55, 6240),
+    (40, "dall-e-3", Decimal("0.08"), 0, 0),
+]
+
+
+def seed_usage(services: Services, rows=ROWS, noon: dt.datetime | None = None) -> None:
+    """Generations with usage rows, through the same storage calls the generator uses."""
+    noon = noon or dt.datetime.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    prompt = services.db.record_prompt_use("a red fox in the snow")
+    for days_ago, model, cost, tokens_in, tokens_out in rows:
+        (row,) = services.db.create_generations(
+            prompt,
+            1,
+            provider="openai",
+            model=model,
+            size="1024x1024",
+            quality="medium",
+            output_format="png",
+        )
+        services.db.finish_generation(
+            row.id,
+            status="succeeded",
+            usage={
+                "cost": cost,
+                "input_text_tokens": tokens_in,
+                "output_image_tokens": tokens_out,
+                "created_at": noon - dt.timedelta(days=days_ago),
+            },
+        )
+
+
+def card_lines(screen: UsageScreen, card_id: str) -> list[str]:
+    return str(screen.query_one(card_id, Static).content).splitlines()
+
+
+async def open_usage(app: DalleTuiApp, pilot) -> UsageScreen:  # noqa: ANN001
+    await pilot.press("f5")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(app.screen, UsageScreen)
+    return app.screen
+
+
+async def test_cards_and_model_table_show_the_services_numbers(
+    app: DalleTuiApp, services: Services
+) -> None:
+    seed_usage(services)
+    usage = services.usage
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_usage(app, pilot)
+        for card_id, totals in (
+            ("#usage-today", usage.today()),
+            ("#usage-all", usage.all_time()),
+            ("#usage-month", usage.this_month()),
+        ):
+            assert card_lines(screen, card_id) == [
+                f"{totals.images:,} image{'s' if totals.images != 1 else ''}",
+                money(totals),
+                f"{totals.input_tokens:,} tokens in",
+                f"{totals.output_tokens:,} tokens out",
+            ]
+        # Unknown costs are counted and said, never folded into zero.
+        all_time = usage.all_time()
+        assert all_time.unknown_cost_count == 1
+        assert card_lines(screen, "#usage-all")[:2] == ["4 images", "$0.2890 + 1 unknown"]
+        assert card_lines(screen, "#usage-today")[1] == "$0.0420 + 1 unknown"
+
+        table = screen.query_one("#usage-model-table", DataTable)
+        shown = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        assert shown == [
+            [
+                row.label,
+                f"{row.images:,}",
+                f"{row.input_tokens:,}",
+                f"{row.output_tokens:,}",
+                money(row),
+            ]
+            for row in usage.by_model()
+        ]
+        assert ["gpt-image-1-mini", "1", "30", "1,056", "$0.00 + 1 unknown"] in shown
+
+
+async def test_daily_chart_lists_active_days_and_toggles_its_metric(
+    app: DalleTuiApp, services: Services
+) -> None:
+    seed_usage(services)
+    days = services.usage.by_day(30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_usage(app, pilot)
+        chart = screen.query_one(DailyChart)
+        sparkline = screen.query_one(Sparkline)
+        assert chart.values == [float(day.cost) for day in days]
+        cells = len(sparkline.data or []) // 30  # every day gets the same number of cells
+        assert cells >= 2
+        assert list(sparkline.data or []) == [v for v in chart.values for _ in range(cells)]
+        table = screen.query_one("#usage-day-table", DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        assert [row[:3] for row in rows] == [
+            ["today", "2", "$0.0420 + 1 unknown"],
+            [day_label(days[-3].label, days[-1].label), "1", "$0.1670"],
+        ]
+        assert rows[1][3] == "█" * 20  # the busiest day fills the bar
+        assert "28 quiet days" in str(screen.query_one("#usage-quiet", Static).content)
+        await pilot.press("m")
+        await pilot.pause()
+        assert chart.values == [float(day.images) for day in days]
+        assert list(sparkline.data or [])[::cells] == chart.values
+        assert "images" in str(screen.query_one("#usage-days").border_title)
+
+
+async def test_empty_history_and_refresh_on_return(app: DalleTuiApp, services: Services) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_usage(app, pilot)
+        assert card_lines(screen, "#usage-all")[:2] == ["0 images", format_money(Decimal(0))]
+        assert "No images in this period" in str(screen.query_one("#usage-quiet", Static).content)
+        assert screen.metric == "images"  # nothing spent: chart what there is
+        await pilot.press("f4")
+        await pilot.pause()
+        seed_usage(services, ROWS[:1])
+        await pilot.press("f5")  # on_screen_resume reloads
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert card_lines(screen, "#usage-today")[:2] == ["1 image", "$0.0420"]
+
+
+def test_bar_scales_in_eighths() -> None:
+    assert bar(0, 10) == "" and bar(5, 0) == ""
+    assert bar(10, 10, width=4) == "████"
+    assert bar(5, 10, width=4) == "██"
+    assert bar(1, 10, width=4) == "▍"  # 3.2 eighths, rounded
+    assert bar(0.001, 10, width=4) == "▏"  # never invisible when non-zero
+
+
+def test_day_labels_are_relative_to_the_last_day() -> None:
+    assert day_label("2026-03-15", "2026-03-15") == "today"
+    assert day_label("2026-03-14", "2026-03-15") == "yesterday"
+    assert day_label("2026-03-09", "2026-03-15") == "Mon 09 Mar"
