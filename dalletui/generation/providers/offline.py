@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
 from dalletui.errors import ErrorKind, GenerationError
+from dalletui.generation.catalog import parse_size as catalog_parse_size
 from dalletui.generation.types import (
     GenerationRequest,
     PartialCallback,
@@ -76,9 +77,9 @@ def parse_size(size: str) -> tuple[int, int]:
     """``"auto"`` -> 1024x1024; ``"WxH"`` -> (W, H); anything else is a validation error."""
     if size == "auto":
         return DEFAULT_SIZE
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", size)
-    if match:
-        width, height = int(match.group(1)), int(match.group(2))
+    parsed = catalog_parse_size(size)
+    if parsed is not None:
+        width, height = parsed
         if 0 < width <= MAX_EDGE and 0 < height <= MAX_EDGE:
             return width, height
     raise GenerationError(
