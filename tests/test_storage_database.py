@@ -50,17 +50,17 @@ def test_open_creates_folders_tables_and_indexes(tmp_path: Path) -> None:
 def test_pragmas_and_schema_version(db: DatabaseManager) -> None:
     assert db.pragma("journal_mode") == "wal"
     assert db.pragma("foreign_keys") == 1
-    assert db.pragma("busy_timeout") == 5000
+    assert db.pragma("busy_timeout") == 30_000
     assert db.pragma("synchronous") == 1
-    assert db.schema_version() == 1
-    assert db.pragma("user_version") == 1
+    assert db.schema_version() == 2
+    assert db.pragma("user_version") == 2
 
 
 def test_reopen_runs_no_migration_twice_and_keeps_data(home: Path) -> None:
     with DatabaseManager(home / "dalletui.db") as db:
         db.record_prompt_use("kept across restarts")
     with DatabaseManager(home / "dalletui.db") as db:
-        assert db.schema_version() == 1
+        assert db.schema_version() == 2
         assert db.counts()["prompts"] == 1
 
 

@@ -46,7 +46,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 PRAGMAS = {
     "journal_mode": "wal",
     "foreign_keys": 1,
-    "busy_timeout": 5000,
+    "busy_timeout": 30_000,  # another dalletui may hold the write lock briefly
     "synchronous": 1,  # NORMAL: durable enough in WAL mode, much faster than FULL
     "cache_size": -16_000,
 }

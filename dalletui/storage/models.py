@@ -66,7 +66,20 @@ NAME_MAX_CHARS = 120
 SIZE_PATTERN = re.compile(r"^(auto|[1-9][0-9]{1,4}x[1-9][0-9]{1,4})$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 QUALITIES = ("auto", "low", "medium", "high", "xhigh", "max", "standard", "hd")
-GENERATION_STATUSES = ("pending", "succeeded", "failed", "cancelled", "interrupted")
+GENERATION_STATUSES = (
+    "pending",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "interrupted",
+    # The request may have reached the API (timeout, cut-off answer, dropped connection after
+    # sending, most 5xx): it may have been billed, and it is never re-sent without the user.
+    "possibly_billed",
+)
+#: What a ``usage_stats`` row records: a billed image, or a request whose outcome is unknown.
+USAGE_KINDS = ("image", "possibly_billed")
+#: Bases a usage row's cost was computed on.
+PRICE_BASES = ("tokens", "per_image", "offline", "unknown")
 BATCH_STATUSES = ("pending", "running", "succeeded", "partial", "failed", "cancelled")
 FORMATS = ("png", "jpeg", "webp")
 
@@ -76,9 +89,18 @@ def now() -> dt.datetime:
     return dt.datetime.now()
 
 
+#: C0 and C1 control characters other than tab and newline (and DEL): they could drive a terminal.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without C0/C1 controls (tab and newline kept; CR LF becomes LF)."""
+    return CONTROL_CHARS.sub("", text.replace("\r\n", "\n"))
+
+
 def normalize_prompt(text: str) -> str:
-    """The canonical form of a prompt: surrounding whitespace trimmed."""
-    return text.strip()
+    """The canonical form of a prompt: control characters removed, surrounding space trimmed."""
+    return strip_controls(text).strip()
 
 
 def prompt_hash(text: str) -> str:
@@ -162,8 +184,10 @@ class Prompt(BaseModel):
     use_count = IntegerField(default=1, index=True)
     is_favorite = BooleanField(default=False, index=True)
     notes = TextField(default="")
+    #: Set when the prompt is in the trash (restorable until purged).
+    deleted_at = DateTimeField(null=True, index=True)
 
-    DATETIME_FIELDS = ("created_at", "last_used_at")
+    DATETIME_FIELDS = ("created_at", "last_used_at", "deleted_at")
 
     class Meta:
         table_name = "prompts"
@@ -305,8 +329,12 @@ class Generation(BaseModel):
     started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
     duration_ms = IntegerField(null=True)
+    #: The server's ``x-request-id`` when there was one (support can trace a billed request).
+    request_id = CharField(max_length=128, null=True)
+    #: Set when the image is in the trash (its files moved under ``<home>/trash``).
+    deleted_at = DateTimeField(null=True, index=True)
 
-    DATETIME_FIELDS = ("created_at", "started_at", "finished_at")
+    DATETIME_FIELDS = ("created_at", "started_at", "finished_at", "deleted_at")
 
     class Meta:
         table_name = "generations"
@@ -345,9 +373,19 @@ class Generation(BaseModel):
 
 
 class UsageStat(BaseModel):
-    """Tokens and cost of one generation (an ``n``-image request is split evenly)."""
+    """The ledger: tokens and cost of one billed image, or one possibly billed request.
 
-    generation = ForeignKeyField(Generation, on_delete="CASCADE", backref="usage", unique=True)
+    Append-only: deleting (purging) a generation sets ``generation`` to NULL and never removes or
+    changes the row. ``prices`` keeps the prices the cost was computed with (amount, as-of date
+    and source per price), so a later catalogue change never rewrites past spend.
+    """
+
+    generation = ForeignKeyField(
+        Generation, null=True, on_delete="SET NULL", backref="usage", unique=True
+    )
+    kind = CharField(max_length=16, default="image", index=True)
+    request_key = CharField(max_length=32, null=True, index=True)
+    request_id = CharField(max_length=128, null=True)
     model = CharField(max_length=64, index=True)
     provider = CharField(max_length=32, default="openai")
     input_text_tokens = IntegerField(default=0)
@@ -356,9 +394,14 @@ class UsageStat(BaseModel):
     output_text_tokens = IntegerField(default=0)
     total_tokens = IntegerField(default=0)
     cost = DecimalField(max_digits=14, decimal_places=6, null=True, auto_round=True)
+    size = CharField(max_length=16, null=True)
+    quality = CharField(max_length=16, null=True)
+    price_basis = CharField(max_length=16, default="unknown")
+    prices = JSONTextField(default=dict)
+    priced_at = DateTimeField(null=True)
     created_at = DateTimeField(default=now, index=True)
 
-    DATETIME_FIELDS = ("created_at",)
+    DATETIME_FIELDS = ("created_at", "priced_at")
     TOKEN_FIELDS: ClassVar[tuple[str, ...]] = (
         "input_text_tokens",
         "input_image_tokens",
@@ -380,6 +423,12 @@ class UsageStat(BaseModel):
             problems.append("Cost cannot be negative.")
         if not self.model:
             problems.append("A usage row needs a model name.")
+        if self.kind not in USAGE_KINDS:
+            problems.append(f"Usage kind '{self.kind}' is unknown; one of {', '.join(USAGE_KINDS)}.")
+        if self.price_basis not in PRICE_BASES:
+            problems.append(
+                f"Price basis '{self.price_basis}' is unknown; one of {', '.join(PRICE_BASES)}."
+            )
         return problems
 
     @property
@@ -395,6 +444,27 @@ def _name_problems(name: str | None, what: str) -> list[str]:
     return []
 
 
+class ImportJournal(BaseModel):
+    """What one chunk of a running prompt import changed, so that the whole import can be undone.
+
+    A large import merges in short transactions (never holding the write lock for long); if it
+    fails, or the process dies, the journal says exactly what to take back. Rows exist only while
+    an import runs.
+    """
+
+    import_key = CharField(max_length=32, index=True)
+    prompt = ForeignKeyField(Prompt, on_delete="CASCADE")
+    created = BooleanField(default=False)
+    added_uses = IntegerField(default=0)
+    previous_last_used_at = DateTimeField(null=True)
+    started_at = DateTimeField(default=now)
+
+    DATETIME_FIELDS = ("previous_last_used_at", "started_at")
+
+    class Meta:
+        table_name = "import_journal"
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     Prompt,
     Template,
@@ -402,4 +472,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Batch,
     Generation,
     UsageStat,
+    ImportJournal,
 )
