@@ -52,7 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = DatabaseManager(Path(tmp) / "dalletui.db").open()
         start = time.perf_counter()
-        used = db.import_prompts(lines)
+        used = db.import_prompts(lines).lines
         import_s = time.perf_counter() - start
         distinct = db.counts()["prompts"]
         for prompt in db.search_prompts(PromptQuery(limit=200)).items[::7]:

@@ -152,10 +152,14 @@ def cmd_favorite(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(settings)
     try:
-        before = services.db.counts()["prompts"]
-        used = services.history.import_file(args.file)
-        added = services.db.counts()["prompts"] - before
-        print(f"Imported {used:,} lines from {args.file}: {added:,} new prompts.")
+        summary = services.history.import_file(args.file)
+        line = (
+            f"Imported {summary.lines:,} lines from {args.file}: {summary.added:,} new prompts, "
+            f"{summary.bumped:,} already in history"
+        )
+        if summary.cleaned:
+            line += f", {summary.cleaned:,} cleaned of control characters"
+        print(line + ".")
         return 0
     finally:
         services.close()

@@ -23,7 +23,7 @@ FIXED_NOW = dt.datetime(2026, 3, 15, 15, 30)
 @pytest.fixture
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> dt.datetime:
     monkeypatch.setattr("dalletui.services.usage.now", lambda: FIXED_NOW)
-    monkeypatch.setattr("dalletui.storage.database.now", lambda: FIXED_NOW)
+    monkeypatch.setattr("dalletui.storage.usage.now", lambda: FIXED_NOW)
     return FIXED_NOW
 
 

@@ -59,7 +59,7 @@ def test_prompt_update_favourite_and_delete(db: DatabaseManager) -> None:
         db.toggle_favorite(9999)
 
 
-def test_delete_prompt_cascades_to_generations_and_usage(db: DatabaseManager) -> None:
+def test_purging_a_prompt_removes_generations_but_never_the_ledger(db: DatabaseManager) -> None:
     rows = _generation(db, n=2)
     for row in rows:
         db.finish_generation(
@@ -69,7 +69,8 @@ def test_delete_prompt_cascades_to_generations_and_usage(db: DatabaseManager) ->
     removed = db.delete_prompt(rows[0].prompt_id)
     assert {g.id for g in removed} == {r.id for r in rows}
     assert db.counts()["generations"] == 0
-    assert db.counts()["usage_stats"] == 0
+    assert db.counts()["usage_stats"] == 2
+    assert db.usage_totals().cost == Decimal("0.02")
 
 
 def test_generation_lifecycle(db: DatabaseManager) -> None:

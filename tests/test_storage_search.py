@@ -205,8 +205,8 @@ def test_search_stays_in_sync_on_update_and_delete(db: DatabaseManager) -> None:
 
 
 def test_import_dedupes_and_counts(db: DatabaseManager) -> None:
-    used = db.import_prompts(["a", " a ", "", "b", "a"])
-    assert used == 4
+    summary = db.import_prompts(["a", " a ", "", "b", "a"])
+    assert (summary.lines, summary.added, summary.bumped) == (4, 2, 0)
     page = db.search_prompts(PromptQuery(order="uses"))
     assert [(p.text, p.use_count) for p in page.items] == [("a", 3), ("b", 1)]
     db.import_prompts(["a"])

@@ -112,7 +112,9 @@ def check_round_trip(home: Path) -> None:
         usage={"output_image_tokens": 10, "cost": Decimal("0.000123")},
     )
     for model in ALL_MODELS:
-        row = model.select().get()
+        row = model.select().first()
+        if row is None:  # import_journal holds rows only while an import runs
+            continue
         data = row.to_dict()
         again = model.from_dict(data).to_dict()
         assert again == data, f"{model.__name__} round-trip differs: {data} != {again}"
@@ -132,7 +134,7 @@ def check_formatting(home: Path) -> None:
     assert len(Prompt(text="word " * 40).short_text) <= 60
 
 
-@check("CRUD: prompts, templates, variables, batches, generations, usage; cascades")
+@check("CRUD: prompts, templates, variables, batches, generations, usage; the ledger survives")
 def check_crud(home: Path) -> None:
     from dalletui.errors import NotFoundError
 
@@ -169,7 +171,8 @@ def check_crud(home: Path) -> None:
     db.delete_variable(variable.id)
     db.delete_prompt(first.id)
     counts = db.counts()
-    assert counts["generations"] == 0 and counts["usage_stats"] == 0, f"no cascade: {counts}"
+    assert counts["generations"] == 0, f"no cascade: {counts}"
+    assert counts["usage_stats"] == 2, f"purging a prompt erased spend: {counts}"
     try:
         db.get_prompt(first.id)
     except NotFoundError:

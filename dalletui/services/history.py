@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import gzip
 import logging
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from dalletui.errors import ValidationError
 from dalletui.generation.files import ImageStore
-from dalletui.storage import DatabaseManager, PromptPage, PromptQuery
-from dalletui.storage.models import PROMPT_MAX_CHARS, Generation, Prompt
+from dalletui.storage import DatabaseManager, ImportSummary, PromptPage, PromptQuery
+from dalletui.storage.models import (
+    CONTROL_CHARS,
+    PROMPT_MAX_CHARS,
+    Generation,
+    Prompt,
+    normalize_prompt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +72,37 @@ class HistoryService:
                     files += 1
         return files
 
-    def import_file(self, path: Path) -> int:
-        """Add prompts from a text file (one a line, ``.gz`` accepted) in one transaction."""
-        lines = read_prompt_lines(path)
-        return self.db.import_prompts(lines)
+    def import_file(self, path: Path) -> ImportSummary:
+        """Add prompts from a text file (one a line, ``.gz`` accepted), all or nothing.
+
+        The file is read twice: once to check every line (a bad file imports nothing and the
+        message says where it is bad), once to stream it into the database.
+        """
+        cleaned = check_prompt_file(path)
+        return self.db.import_prompts(iter_prompt_lines(path), cleaned=cleaned)
 
 
-def read_prompt_lines(path: Path) -> list[str]:
-    """Read and check every line first, so a bad file imports nothing and says where it is bad."""
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")  # noqa: SIM115 (closed by the caller's with)
+
+
+def iter_prompt_lines(path: Path) -> Iterator[str]:
+    """The lines of a prompt file, one at a time (check it first with ``check_prompt_file``)."""
+    with _open_text(path) as handle:
+        for line in handle:
+            yield line.strip()
+
+
+def check_prompt_file(path: Path) -> int:
+    """Check every line of a prompt file; returns how many lines hold control characters."""
     if not path.is_file():
         raise ValidationError(f"{path} does not exist or is not a file.")
-    opener = gzip.open if path.suffix == ".gz" else open
-    lines: list[str] = []
+    cleaned = 0
+    any_text = False
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+        with _open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
                 text = line.strip()
                 if "\x00" in text:
@@ -88,17 +114,20 @@ def read_prompt_lines(path: Path) -> list[str]:
                         f"{path} line {number} is {len(text):,} characters; "
                         f"the limit is {PROMPT_MAX_CHARS:,}. Nothing was imported."
                     )
-                lines.append(text)
+                if CONTROL_CHARS.search(text):
+                    cleaned += 1
+                any_text = any_text or bool(normalize_prompt(text))
     except UnicodeDecodeError as exc:
         raise ValidationError(
             f"{path} is not UTF-8 text ({exc.reason}); nothing was imported."
         ) from exc
-    except (gzip.BadGzipFile, EOFError) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise ValidationError(
             f"{path} is not a valid gzip file ({exc}); nothing was imported."
         ) from exc
     except OSError as exc:
         raise ValidationError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    if not any(lines):
+    if not any_text:
         raise ValidationError(f"{path} holds no prompts (every line is blank).")
-    return lines
+    return cleaned
+

@@ -1,5 +1,11 @@
 """Persistence: Peewee models on SQLite, the DatabaseManager, migrations, full-text search."""
 
-from dalletui.storage.database import DatabaseManager, PromptPage, PromptQuery, UsageTotals
+from dalletui.storage.database import (
+    DatabaseManager,
+    ImportSummary,
+    PromptPage,
+    PromptQuery,
+    UsageTotals,
+)
 
-__all__ = ["DatabaseManager", "PromptPage", "PromptQuery", "UsageTotals"]
+__all__ = ["DatabaseManager", "ImportSummary", "PromptPage", "PromptQuery", "UsageTotals"]

@@ -59,7 +59,10 @@ class EpochSqliteDatabase(SqliteDatabase):
         return state.closed
 
 
-database = EpochSqliteDatabase(None)
+# Every transaction takes the write lock at BEGIN (IMMEDIATE): a read-then-write inside a deferred
+# transaction fails at once with SQLITE_BUSY_SNAPSHOT beside another writer; busy_timeout cannot
+# help it. Reads outside transactions stay lock-free in WAL mode.
+database = EpochSqliteDatabase(None, lock_type="IMMEDIATE")
 
 PROMPT_MAX_CHARS = 32_000
 NAME_MAX_CHARS = 120
@@ -424,7 +427,8 @@ class UsageStat(BaseModel):
         if not self.model:
             problems.append("A usage row needs a model name.")
         if self.kind not in USAGE_KINDS:
-            problems.append(f"Usage kind '{self.kind}' is unknown; one of {', '.join(USAGE_KINDS)}.")
+            kinds = ", ".join(USAGE_KINDS)
+            problems.append(f"Usage kind '{self.kind}' is unknown; one of {kinds}.")
         if self.price_basis not in PRICE_BASES:
             problems.append(
                 f"Price basis '{self.price_basis}' is unknown; one of {', '.join(PRICE_BASES)}."

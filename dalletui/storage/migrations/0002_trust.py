@@ -151,7 +151,9 @@ def _clean_prompt_texts(db):
             )
             continue
         (keep,) = found
-        db.execute_sql("UPDATE generations SET prompt_id = ? WHERE prompt_id = ?", (keep, prompt_id))
+        db.execute_sql(
+            "UPDATE generations SET prompt_id = ? WHERE prompt_id = ?", (keep, prompt_id)
+        )
         db.execute_sql(
             "UPDATE prompts SET use_count = use_count + ?, "
             "is_favorite = MAX(is_favorite, (SELECT is_favorite FROM prompts WHERE id = ?)) "

@@ -1,0 +1,114 @@
+"""What every part of the database manager shares: error translation and row helpers.
+
+``StoreBase`` is the small core each store mixes in: the database handle, the path (for error
+messages), ``_get`` / ``_save``, and ``write()``, a transaction that takes the write lock at its
+start (``BEGIN IMMEDIATE``) so that a read-then-write never fails with SQLITE_BUSY_SNAPSHOT
+beside another writer; the busy timeout then covers the wait for the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import peewee
+
+from dalletui.errors import NotFoundError, StorageError, ValidationError
+from dalletui.storage.models import BaseModel, EpochSqliteDatabase, now
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
+
+
+def describe_error(exc: BaseException, path: Path) -> str:
+    """Turn a low-level database error into one sentence a user can act on."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return (
+            f"The database {path} stayed locked by another program (another dalletui?) for "
+            "longer than the wait allows; try again in a moment."
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (
+            f"The database {path} is damaged or is not a dalletui database. It was left "
+            "untouched: move it aside to start fresh, or restore a backup."
+        )
+    if "readonly" in text or "read-only" in text or "permission" in text:
+        return f"The database {path} is read-only; check the permissions of the file and folder."
+    if "disk is full" in text or "no space" in text:
+        return f"The disk holding {path} is full; free some space and try again."
+    if "unable to open" in text:
+        return (
+            f"Cannot open the database {path}: its folder is missing or not writable. "
+            "Set DALLETUI_HOME to a writable folder."
+        )
+    if isinstance(exc, OverflowError) or "too large" in text:
+        return "A number is too large for the database."
+    if isinstance(exc, peewee.IntegrityError):
+        return f"That change conflicts with existing data ({exc})."
+    return f"Database error on {path}: {exc}."
+
+
+def guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Convert database and file-system errors raised by ``method`` into ``StorageError``."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        self = args[0]
+        try:
+            return method(*args, **kwargs)
+        except (peewee.PeeweeException, sqlite3.Error, OSError, OverflowError) as exc:
+            message = describe_error(exc, self.path)  # type: ignore[attr-defined]
+            log.info("%s failed: %s", method.__name__, message, exc_info=True)
+            raise StorageError(message) from exc
+
+    return wrapper
+
+
+class StoreBase:
+    """The core shared by the stores that make up ``DatabaseManager``."""
+
+    path: Path
+    db: EpochSqliteDatabase
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """A write transaction that holds the write lock from its start (a savepoint if nested)."""
+        with self.db.atomic():
+            yield
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """A transaction (a savepoint when nested); errors become ``StorageError``."""
+        try:
+            with self.write():
+                yield
+        except (peewee.PeeweeException, sqlite3.Error) as exc:
+            raise StorageError(describe_error(exc, self.path)) from exc
+
+    @staticmethod
+    def _get(model: type[M], row_id: int) -> M:
+        row = model.get_or_none(model.id == row_id)
+        if row is None:
+            raise NotFoundError(f"No {model._meta.table_name[:-1].replace('_', ' ')} #{row_id}.")
+        return row
+
+    @staticmethod
+    def _save(instance: M, **changes: Any) -> M:
+        for key, value in changes.items():
+            if key not in instance._meta.fields:
+                raise ValidationError(f"Unknown field '{key}'.")
+            setattr(instance, key, value)
+        if "updated_at" in instance._meta.fields and "updated_at" not in changes:
+            instance.updated_at = now()
+        instance.validate()
+        instance.save()
+        return instance

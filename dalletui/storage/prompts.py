@@ -1,0 +1,435 @@
+"""Prompts: history rows, use counts, favourites, full-text search, and large imports.
+
+A large import never holds the write lock for long, yet is all or nothing: lines are read and
+counted into a TEMP staging table (which locks nothing in the main database), then merged in
+short transactions of ``IMPORT_CHUNK`` prompts, each journaled in ``import_journal``. If the merge
+fails, every chunk already merged is taken back from the journal; if the process dies, the next
+start does the same (``recover_imports``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+from peewee import fn
+
+from dalletui.errors import StorageError, ValidationError
+from dalletui.processes import process_alive
+from dalletui.storage import fts
+from dalletui.storage.base import StoreBase, describe_error, guarded
+from dalletui.storage.models import (
+    PROMPT_MAX_CHARS,
+    Generation,
+    ImportJournal,
+    Prompt,
+    normalize_prompt,
+    now,
+    prompt_hash,
+)
+
+log = logging.getLogger(__name__)
+
+#: Prompts merged per transaction: about 0.1 s of write lock (see bench/bench_storage.py).
+IMPORT_CHUNK = 2000
+#: Lines hashed and staged per step (memory stays bounded for any file size).
+STAGE_CHUNK = 20_000
+#: A journal left by a process that is gone, or older than this, is an import that died.
+STALE_IMPORT = dt.timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class PromptQuery:
+    """What the history list asks for: search text, filters, order and a keyset cursor."""
+
+    text: str = ""
+    favorites_only: bool = False
+    model: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    has_generations: bool | None = None
+    order: str = "recent"  # "recent" (last used) or "uses" (use count)
+    limit: int = 50
+    after: tuple[Any, int] | None = None  # (sort value, id) of the last row of the previous page
+    prefix_last: bool = True
+
+
+@dataclass
+class PromptPage:
+    """One page of prompts, each annotated with ``generation_count`` and ``latest_thumbnail``."""
+
+    items: list[Prompt]
+    next_cursor: tuple[Any, int] | None
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did: lines used, prompts added and bumped, lines cleaned of controls."""
+
+    lines: int
+    added: int
+    bumped: int
+    cleaned: int = 0
+
+
+class PromptStore(StoreBase):
+    """Prompt rows: record a use, import many, favourite, search and count."""
+
+    @guarded
+    def record_prompt_use(self, text: str, when: dt.datetime | None = None) -> Prompt:
+        """Return the prompt row for ``text``, creating it or bumping its use count.
+
+        A prompt in the trash that is used again comes back out of it.
+        """
+        clean = normalize_prompt(text)
+        Prompt(text=clean).validate()
+        when = when or now()
+        with self.write():
+            digest = prompt_hash(clean)
+            updated = (
+                Prompt.update(use_count=Prompt.use_count + 1, last_used_at=when, deleted_at=None)
+                .where(Prompt.text_hash == digest)
+                .execute()
+            )
+            if updated:
+                return Prompt.get(Prompt.text_hash == digest)
+            return Prompt.create(text=clean, text_hash=digest, created_at=when, last_used_at=when)
+
+    @guarded
+    def import_prompts(
+        self, texts: Iterable[str], when: dt.datetime | None = None, *, cleaned: int = 0
+    ) -> ImportSummary:
+        """Add many prompts as history, all or nothing; repeated texts bump ``use_count``.
+
+        Blank lines are skipped. ``cleaned`` (lines the reader stripped of control characters)
+        is passed through to the summary.
+        """
+        when = when or now()
+        lines = self._stage_import(texts)
+        key = f"{os.getpid()}:{uuid.uuid4().hex[:20]}"
+        try:
+            added, bumped = self._merge_import(key, when)
+        except BaseException as exc:
+            log.warning("import %s failed; taking back what it merged", key, exc_info=True)
+            self._undo_import(key)
+            if isinstance(exc, peewee.PeeweeException | OSError):
+                raise StorageError(
+                    f"{describe_error(exc, self.path)} Nothing was imported."
+                ) from exc
+            raise
+        finally:
+            self.db.execute_sql("DROP TABLE IF EXISTS temp.import_stage")
+        self._clear_journal(key)
+        return ImportSummary(lines=lines, added=added, bumped=bumped, cleaned=cleaned)
+
+    def _stage_import(self, texts: Iterable[str]) -> int:
+        """Hash, check and count every line into ``temp.import_stage``; returns lines used."""
+        self.db.execute_sql("DROP TABLE IF EXISTS temp.import_stage")
+        self.db.execute_sql(
+            "CREATE TEMP TABLE import_stage (hash TEXT PRIMARY KEY, text TEXT NOT NULL, "
+            "n INTEGER NOT NULL, seq INTEGER NOT NULL)"
+        )
+        conn = self.db.connection()
+        used = 0
+        counts: dict[str, list[Any]] = {}
+
+        def flush() -> None:
+            # A deferred transaction that writes only TEMP takes no lock on the main database.
+            conn.execute("BEGIN DEFERRED")
+            try:
+                conn.executemany(
+                    "INSERT INTO temp.import_stage (hash, text, n, seq) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(hash) DO UPDATE SET n = n + excluded.n",
+                    ((digest, text, n, seq) for digest, (text, n, seq) in counts.items()),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            counts.clear()
+
+        for raw in texts:
+            clean = normalize_prompt(raw)
+            if not clean:
+                continue
+            if len(clean) > PROMPT_MAX_CHARS:
+                raise ValidationError(
+                    f"A prompt of {len(clean):,} characters is over the limit of "
+                    f"{PROMPT_MAX_CHARS:,}; nothing was imported."
+                )
+            used += 1
+            digest = prompt_hash(clean)
+            entry = counts.get(digest)
+            if entry is None:
+                counts[digest] = [clean, 1, used]
+            else:
+                entry[1] += 1
+            if len(counts) >= STAGE_CHUNK:
+                flush()
+        if counts:
+            flush()
+        return used
+
+    def _merge_import(self, key: str, when: dt.datetime) -> tuple[int, int]:
+        """Merge the staged prompts in short journaled transactions; returns (added, bumped)."""
+        added = bumped = 0
+        last_seq = 0
+        while True:
+            chunk = self.db.execute_sql(
+                "SELECT hash, text, n, seq FROM temp.import_stage WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (last_seq, IMPORT_CHUNK),
+            ).fetchall()
+            if not chunk:
+                return added, bumped
+            last_seq = chunk[-1][3]
+            with self.write():
+                new, old = self._merge_chunk(key, chunk, when)
+            added += new
+            bumped += old
+
+    def _merge_chunk(self, key: str, chunk: list[tuple], when: dt.datetime) -> tuple[int, int]:
+        digests = [row[0] for row in chunk]
+        existing = {
+            row.text_hash: row
+            for row in Prompt.select(Prompt.id, Prompt.text_hash, Prompt.last_used_at).where(
+                Prompt.text_hash.in_(digests)
+            )
+        }
+        journal: list[dict[str, Any]] = []
+        fresh = []
+        for digest, text, n, _seq in chunk:
+            row = existing.get(digest)
+            if row is None:
+                fresh.append(
+                    {
+                        "text": text,
+                        "text_hash": digest,
+                        "created_at": when,
+                        "last_used_at": when,
+                        "use_count": n,
+                        "is_favorite": False,
+                        "notes": "",
+                    }
+                )
+                continue
+            journal.append(
+                {
+                    "import_key": key,
+                    "prompt": row.id,
+                    "created": False,
+                    "added_uses": n,
+                    "previous_last_used_at": row.last_used_at,
+                    "started_at": when,
+                }
+            )
+            Prompt.update(use_count=Prompt.use_count + n, last_used_at=when).where(
+                Prompt.id == row.id
+            ).execute()
+        if fresh:
+            Prompt.insert_many(fresh).execute()
+            ids = Prompt.select(Prompt.id).where(
+                Prompt.text_hash.in_([row["text_hash"] for row in fresh])
+            )
+            journal.extend(
+                {
+                    "import_key": key,
+                    "prompt": row.id,
+                    "created": True,
+                    "added_uses": 0,
+                    "previous_last_used_at": None,
+                    "started_at": when,
+                }
+                for row in ids
+            )
+        if journal:
+            ImportJournal.insert_many(journal).execute()
+        return len(fresh), len(chunk) - len(fresh)
+
+    def _undo_import(self, key: str) -> None:
+        """Take back every merged chunk of import ``key``, chunk by chunk."""
+        while True:
+            with self.write():
+                rows = list(
+                    ImportJournal.select()
+                    .where(ImportJournal.import_key == key)
+                    .limit(IMPORT_CHUNK)
+                )
+                if not rows:
+                    return
+                created = [row.prompt_id for row in rows if row.created]
+                if created:
+                    used = Generation.select(Generation.prompt).where(
+                        Generation.prompt.in_(created)
+                    )
+                    # A prompt another process has generated with meanwhile is kept.
+                    Prompt.delete().where(Prompt.id.in_(created) & ~Prompt.id.in_(used)).execute()
+                for row in rows:
+                    if not row.created:
+                        Prompt.update(
+                            use_count=fn.MAX(Prompt.use_count - row.added_uses, 1),
+                            last_used_at=row.previous_last_used_at,
+                        ).where(Prompt.id == row.prompt_id).execute()
+                ImportJournal.delete().where(
+                    ImportJournal.id.in_([row.id for row in rows])
+                ).execute()
+
+    def _clear_journal(self, key: str) -> None:
+        while True:
+            with self.write():
+                ids = [
+                    row.id
+                    for row in ImportJournal.select(ImportJournal.id)
+                    .where(ImportJournal.import_key == key)
+                    .limit(IMPORT_CHUNK * 5)
+                ]
+                if not ids:
+                    return
+                ImportJournal.delete().where(ImportJournal.id.in_(ids)).execute()
+
+    @guarded
+    def recover_imports(self) -> int:
+        """Take back imports that died half-merged (their process is gone); returns how many."""
+        keys = [
+            row.import_key
+            for row in ImportJournal.select(
+                ImportJournal.import_key, fn.MIN(ImportJournal.started_at).alias("started_at")
+            ).group_by(ImportJournal.import_key)
+            if _import_dead(row.import_key, row.started_at)
+        ]
+        for key in keys:
+            log.warning("taking back import %s, which stopped before it finished", key)
+            self._undo_import(key)
+        return len(keys)
+
+    @guarded
+    def get_prompt(self, prompt_id: int) -> Prompt:
+        return self._get(Prompt, prompt_id)
+
+    @guarded
+    def update_prompt(self, prompt_id: int, **changes: Any) -> Prompt:
+        """Edit a prompt (text, notes, is_favorite); the text hash follows the text."""
+        prompt = self._get(Prompt, prompt_id)
+        if "text" in changes:
+            changes["text"] = normalize_prompt(changes["text"])
+            changes["text_hash"] = prompt_hash(changes["text"])
+        return self._save(prompt, **changes)
+
+    @guarded
+    def set_favorite(self, prompt_id: int, on: bool = True) -> Prompt:
+        prompt = self._get(Prompt, prompt_id)
+        Prompt.update(is_favorite=on).where(Prompt.id == prompt_id).execute()
+        prompt.is_favorite = on
+        return prompt
+
+    @guarded
+    def toggle_favorite(self, prompt_id: int) -> Prompt:
+        with self.write():
+            prompt = self._get(Prompt, prompt_id)
+            return self.set_favorite(prompt_id, not prompt.is_favorite)
+
+    @guarded
+    def delete_prompt(self, prompt_id: int) -> list[Generation]:
+        """Remove a prompt and its generations for good (the ledger keeps its rows).
+
+        Returns the generations removed. Users delete through the trash; this is its purge.
+        """
+        with self.write():
+            self._get(Prompt, prompt_id)
+            removed = list(Generation.select().where(Generation.prompt == prompt_id))
+            Prompt.delete().where(Prompt.id == prompt_id).execute()
+        return removed
+
+    def _prompt_conditions(self, query: PromptQuery) -> list[Any]:
+        conditions: list[Any] = [Prompt.deleted_at.is_null()]
+        text = query.text.strip()
+        if text:
+            expression = fts.match_expression(query.text, prefix_last=query.prefix_last)
+            if expression:
+                conditions.append(Prompt.id.in_(fts.matching_ids(expression)))
+            else:
+                conditions.append(Prompt.text ** fts.like_pattern(text))
+        if query.favorites_only:
+            conditions.append(Prompt.is_favorite == True)  # noqa: E712 (SQL, not Python)
+        if query.model:
+            conditions.append(
+                Prompt.id.in_(
+                    Generation.select(Generation.prompt).where(
+                        (Generation.model == query.model) & Generation.deleted_at.is_null()
+                    )
+                )
+            )
+        if query.has_generations is not None:
+            with_generations = Prompt.id.in_(
+                Generation.select(Generation.prompt).where(Generation.deleted_at.is_null())
+            )
+            conditions.append(with_generations if query.has_generations else ~with_generations)
+        if query.since:
+            conditions.append(Prompt.last_used_at >= query.since)
+        if query.until:
+            conditions.append(Prompt.last_used_at < query.until)
+        return conditions
+
+    @guarded
+    def search_prompts(self, query: PromptQuery = PromptQuery()) -> PromptPage:
+        """One page of prompts matching ``query``, newest (or most used) first, by keyset."""
+        if query.order not in ("recent", "uses"):
+            raise ValidationError(f"Order '{query.order}' is unknown; use 'recent' or 'uses'.")
+        sort_field = Prompt.last_used_at if query.order == "recent" else Prompt.use_count
+        conditions = self._prompt_conditions(query)
+        if query.after is not None:
+            value, last_id = query.after
+            conditions.append(
+                (sort_field < value) | ((sort_field == value) & (Prompt.id < last_id))
+            )
+        generation_count = Generation.select(fn.COUNT(Generation.id)).where(
+            (Generation.prompt == Prompt.id) & Generation.deleted_at.is_null()
+        )
+        latest_thumbnail = (
+            Generation.select(Generation.thumbnail_path)
+            .where(
+                (Generation.prompt == Prompt.id)
+                & (Generation.status == "succeeded")
+                & Generation.deleted_at.is_null()
+            )
+            .order_by(Generation.id.desc())
+            .limit(1)
+        )
+        select = Prompt.select(
+            Prompt,
+            generation_count.alias("generation_count"),
+            latest_thumbnail.alias("latest_thumbnail"),
+        )
+        if conditions:
+            select = select.where(*conditions)
+        limit = max(1, min(query.limit, 1000))
+        items = list(select.order_by(sort_field.desc(), Prompt.id.desc()).limit(limit + 1))
+        has_more = len(items) > limit
+        items = items[:limit]
+        cursor = None
+        if has_more:
+            last = items[-1]
+            cursor = (last.last_used_at if query.order == "recent" else last.use_count, last.id)
+        return PromptPage(items=items, next_cursor=cursor)
+
+    @guarded
+    def count_prompts(self, query: PromptQuery = PromptQuery()) -> int:
+        """How many prompts match ``query`` (ignoring its cursor and limit)."""
+        select = Prompt.select()
+        conditions = self._prompt_conditions(query)
+        if conditions:
+            select = select.where(*conditions)
+        return select.count()
+
+
+def _import_dead(key: str, started: dt.datetime | None) -> bool:
+    pid_text = key.split(":", 1)[0]
+    if started is not None and now() - started > STALE_IMPORT:
+        return True
+    return not process_alive(int(pid_text) if pid_text.isdigit() else None)
