@@ -139,10 +139,17 @@ class ImageStore:
                     target.parent, error, action="Cannot delete images in"
                 ) from error
 
-    def check_writable(self) -> None:
-        """Create the root if needed and prove a file can be written there."""
+    def check_writable(self, when: datetime | None = None) -> None:
+        """Create the root (and the month folder for ``when``) and prove a file can be written.
+
+        Called before a request is sent, so that images the API returns (and bills) can be kept.
+        """
+        folder = self.root
         _make_folder(self.root, self.root)
-        probe = self.root / f".write-probe-{secrets.token_hex(6)}"
+        if when is not None:
+            folder = self.folder_for(when) / "thumbs"
+            _make_folder(folder, self.folder_for(when))
+        probe = folder / f".write-probe-{secrets.token_hex(6)}"
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
             try:
@@ -150,7 +157,7 @@ class ImageStore:
             finally:
                 os.close(fd)
         except OSError as error:
-            raise _filesystem_error(self.root, error) from error
+            raise _filesystem_error(folder, error) from error
         finally:
             with contextlib.suppress(OSError):
                 probe.unlink(missing_ok=True)
@@ -292,7 +299,9 @@ _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newl
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Temp file in the same folder, flush + fsync, rename over ``path``; no temp left on error."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # The writer's pid in the name lets ``dalletui doctor`` tell a crash's leftover from a file
+    # another running dalletui is writing right now.
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     # os.open with 0o666 honours the umask, unlike mkstemp's fixed 0o600.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
     try:

@@ -67,3 +67,33 @@ def estimate_cost(
         one = compute_cost(spec, typical_usage, size=size, quality=quality, n=1)
         return None if one is None else one * n
     return compute_cost(spec, None, size=size, quality=quality, n=n)
+
+
+def _price_dict(price: Price) -> dict[str, str | None]:
+    return {"amount": str(price.amount), "as_of": price.as_of, "source": price.source}
+
+
+def price_snapshot(
+    spec: ModelSpec | None, *, size: str, quality: str, offline: bool = False
+) -> tuple[str, dict[str, object]]:
+    """The basis and the prices a cost is computed with, to keep beside it in the ledger.
+
+    Token prices are per 1M tokens; a per-image price is per image. Each carries its as-of date
+    and source from the catalogue (or "user config" for an override).
+    """
+    if offline:
+        return "offline", {}
+    if spec is None:
+        return "unknown", {}
+    if spec.token_prices.known:
+        prices = spec.token_prices
+        table: dict[str, object] = {"unit": "per 1M tokens"}
+        for key in ("text_in", "image_in", "image_out", "text_out"):
+            price = getattr(prices, key)
+            if price is not None:
+                table[key] = _price_dict(price)
+        return "tokens", table
+    price = spec.per_image_price(quality, size)
+    if price is None:
+        return "unknown", {}
+    return "per_image", {"unit": "per image", "image": _price_dict(price)}

@@ -1,14 +1,21 @@
 """The one generation use case that the TUI, the CLI and batches call.
 
-validate -> record/bump the prompt -> pending rows -> provider -> save files -> succeeded rows with
-usage and cost (one transaction per finished image). Failures leave ``failed`` rows with the error
-kind and message; cancellation leaves ``cancelled`` rows and no files. Database and file work runs
-in threads so an event loop (the TUI's) never blocks on it.
+validate -> check the images folder -> record/bump the prompt -> pending rows -> provider -> save
+files -> succeeded rows with usage, cost and the prices used (one transaction per finished image).
+
+Money rules: a request that may have reached the API (timeout, cut-off answer, most 5xx) leaves
+``possibly_billed`` rows and a ledger row saying so, and is sent again only when the user asks
+(``retry``). An image the API returned is never deleted by our own error: a cancel after it
+arrived still records it; if its file cannot be saved the bytes are kept under
+``<home>/recovery``; if its row cannot be written a recovery record lets the next start attach
+it. Failures that surely were not billed leave ``failed`` rows; a cancel before the answer leaves
+``cancelled`` rows. Database and file work runs in threads so an event loop never blocks on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -20,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from dalletui.config import Settings
-from dalletui.errors import ErrorKind, GenerationError
+from dalletui.errors import DalleTuiError, ErrorKind, GenerationError, ValidationError
+from dalletui.generation import recovery
 from dalletui.generation.catalog import ModelCatalog, load_catalog
-from dalletui.generation.files import ImageStore, SavedImage
-from dalletui.generation.pricing import compute_cost
+from dalletui.generation.files import EXTENSIONS, ImageStore, SavedImage
+from dalletui.generation.pricing import compute_cost, price_snapshot
 from dalletui.generation.providers import make_provider
 from dalletui.generation.request import validate_request
+from dalletui.generation.retry import WaitCallback
 from dalletui.generation.types import (
     GenerationRequest,
     ImageProvider,
@@ -33,6 +42,7 @@ from dalletui.generation.types import (
     ProviderImage,
     Usage,
 )
+from dalletui.processes import process_alive
 from dalletui.storage import DatabaseManager
 from dalletui.storage.models import Generation, Prompt, now
 
@@ -40,6 +50,15 @@ log = logging.getLogger(__name__)
 
 CANCELLED_MESSAGE = "Cancelled before the image was finished."
 INTERRUPTED_MESSAGE = "dalletui stopped before this generation finished."
+#: Statuses a user may send again with ``retry`` (never a succeeded or pending one).
+RETRYABLE = ("possibly_billed", "failed", "cancelled", "interrupted")
+#: Request fields kept in ``params`` that rebuild the request for ``retry``.
+REQUEST_FIELDS = tuple(GenerationRequest.__dataclass_fields__)
+
+
+def retry_hint(generation_id: int) -> str:
+    """How to send a possibly billed request again, in the TUI and the CLI."""
+    return f"press r in Compose or run `dalletui retry {generation_id}` to send it again."
 
 
 @dataclass
@@ -53,6 +72,12 @@ class GenerationOutcome:
     cost: Decimal | None = None
     error: GenerationError | None = None
     seconds: float = 0.0
+    #: Each image's own cost (None where unknown), by generation id.
+    costs: dict[int, Decimal | None] = field(default_factory=dict)
+
+    @property
+    def possibly_billed(self) -> bool:
+        return self.error is not None and self.error.possibly_billed
 
     @property
     def succeeded(self) -> list[Generation]:
@@ -123,7 +148,7 @@ class GenerationService:
         dead = [
             g.id
             for g in pending
-            if g.created_at < stale or not _process_alive(g.params.get("owner_pid"))
+            if g.created_at < stale or not process_alive(g.params.get("owner_pid"))
         ]
         if not dead:
             return 0
@@ -137,14 +162,18 @@ class GenerationService:
         *,
         provider: str | None = None,
         on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
         batch_id: int | None = None,
     ) -> GenerationOutcome:
-        """Run one request end to end. Raises ``ValidationError`` before anything is recorded."""
+        """Run one request end to end. Raises before anything is recorded or sent when the
+        request is invalid (``ValidationError``) or the images folder is not writable."""
         warnings = self.validate(request)
         for warning in warnings:
             log.warning("%s", warning)
         chosen = self.provider(provider)
         started = time.monotonic()
+        # Never pay for images we could not keep: prove the folder is writable before sending.
+        await asyncio.to_thread(self.images.check_writable, now())
         prompt = await asyncio.to_thread(self.db.record_prompt_use, request.prompt)
         rows = await asyncio.to_thread(
             self.db.create_generations,
@@ -163,8 +192,10 @@ class GenerationService:
         outcome = GenerationOutcome(prompt=prompt, generations=rows, warnings=warnings)
         ids = [row.id for row in rows]
         try:
-            result = await chosen.generate(request, on_partial)
+            result = await chosen.generate(request, on_partial, on_wait)
         except asyncio.CancelledError:
+            # Cancelled before an answer. A request already sent may still be billed, but we
+            # cannot know; a cancel is the user's own word, recorded as such.
             await asyncio.to_thread(
                 self.db.fail_generations, ids, "cancelled", ErrorKind.CANCELLED, CANCELLED_MESSAGE
             )
@@ -173,28 +204,44 @@ class GenerationService:
             return await self._fail(outcome, ids, exc, started)
         except Exception as exc:  # noqa: BLE001 (recorded on the row, then reported)
             log.exception("provider %s failed unexpectedly", chosen.name)
-            error = GenerationError(ErrorKind.UNKNOWN, f"Unexpected error: {exc}")
+            # We cannot tell whether it reached the API: treat it as possibly billed.
+            error = GenerationError(
+                ErrorKind.UNKNOWN,
+                f"Unexpected error: {exc}; the request may have been billed.",
+                possibly_billed=not chosen.offline,
+            )
             return await self._fail(outcome, ids, error, started)
 
         outcome.usage = result.usage
         spec = self.catalog.get(request.model)
+        basis, prices = price_snapshot(
+            spec, size=request.size, quality=request.quality, offline=chosen.offline
+        )
         shares = split_usage(result.usage, len(result.images))
-        finished: list[Generation] = []
+        request_id = getattr(result, "request_id", None) or result.extra.get("request_id")
         costs: list[Decimal | None] = []
-        for row, image, share in zip(rows, result.images, shares, strict=False):
-            try:
-                saved = await self._save(row, image, prompt)
-            except GenerationError as exc:
-                left = [r.id for r in rows if r not in finished]
-                return await self._fail(outcome, left, exc, started)
-            if chosen.offline:
-                cost: Decimal | None = Decimal(0)
-            else:
-                cost = compute_cost(spec, share, size=request.size, quality=request.quality, n=1)
-            costs.append(cost)
-            finished.append(
-                await asyncio.to_thread(self._finish, row, saved, image, share, cost, started)
+        # From here on the images are paid for: a cancel waits until every one is recorded.
+        record = asyncio.ensure_future(
+            self._record_all(
+                rows,
+                result.images,
+                shares,
+                prompt,
+                spec,
+                request,
+                chosen.offline,
+                basis,
+                prices,
+                request_id,
+                started,
+                costs,
             )
+        )
+        try:
+            await asyncio.shield(record)
+        except asyncio.CancelledError:
+            await record
+            raise
         missing = [row.id for row in rows[len(result.images) :]]
         if missing:
             await asyncio.to_thread(
@@ -204,12 +251,48 @@ class GenerationService:
                 ErrorKind.SERVER,
                 f"The API returned {len(result.images)} of {request.n} images.",
             )
-        outcome.generations = await asyncio.to_thread(self._reload, ids)
+        outcome.generations = await asyncio.to_thread(self.db.generations_by_ids, ids)
+        outcome.costs = {row.id: cost for row, cost in zip(rows, costs, strict=False)}
         outcome.cost = None if any(c is None for c in costs) else sum(costs, Decimal(0))
+        errors = [g.error_message for g in outcome.generations if g.error_kind == "filesystem"]
+        if errors:
+            outcome.error = GenerationError(ErrorKind.FILESYSTEM, errors[0])
         outcome.seconds = time.monotonic() - started
         return outcome
 
-    async def _save(self, row: Generation, image: ProviderImage, prompt: Prompt) -> SavedImage:
+    async def _record_all(
+        self,
+        rows: list[Generation],
+        images: list[ProviderImage],
+        shares: list[Usage | None],
+        prompt: Prompt,
+        spec: Any,
+        request: GenerationRequest,
+        offline: bool,
+        basis: str,
+        prices: dict[str, Any],
+        request_id: str | None,
+        started: float,
+        costs: list[Decimal | None],
+    ) -> None:
+        """Save and record every returned image; a failure for one never drops the others."""
+        for row, image, share in zip(rows, images, shares, strict=False):
+            if offline:
+                cost: Decimal | None = Decimal(0)
+            else:
+                cost = compute_cost(spec, share, size=request.size, quality=request.quality, n=1)
+            costs.append(cost)
+            usage_values = _usage_values(share, cost, basis, prices, request_id)
+            try:
+                saved = await asyncio.to_thread(self._save, row, image, prompt)
+            except GenerationError as exc:
+                await asyncio.to_thread(self._keep_unsaved, row, image, exc, usage_values)
+                continue
+            await asyncio.to_thread(
+                self._finish, row, prompt, saved, image, usage_values, request_id, started
+            )
+
+    def _save(self, row: Generation, image: ProviderImage, prompt: Prompt) -> SavedImage:
         metadata = {
             "prompt": prompt.text,
             "model": row.model,
@@ -219,63 +302,87 @@ class GenerationService:
         }
         if image.revised_prompt:
             metadata["revised_prompt"] = image.revised_prompt
-        write = asyncio.ensure_future(
-            asyncio.to_thread(
-                self.images.save, row.id, image.data, image.output_format, metadata, row.created_at
-            )
+        return self.images.save(row.id, image.data, image.output_format, metadata, row.created_at)
+
+    def _keep_unsaved(
+        self,
+        row: Generation,
+        image: ProviderImage,
+        error: GenerationError,
+        usage_values: dict[str, Any],
+    ) -> None:
+        """The image came back but could not be saved: keep its bytes, bill it, say where."""
+        extension = EXTENSIONS.get(
+            {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}.get(
+                image.output_format.lower(), "PNG"
+            ),
+            "png",
         )
         try:
-            return await asyncio.shield(write)
-        except asyncio.CancelledError:
-            # The write runs on in its thread: let it finish, then remove what it wrote.
-            try:
-                saved = await write
-                self.images.delete(saved.path, saved.thumbnail_path)
-            finally:
-                await asyncio.to_thread(
-                    self.db.fail_generations,
-                    [row.id],
-                    "cancelled",
-                    ErrorKind.CANCELLED,
-                    CANCELLED_MESSAGE,
+            kept = recovery.keep_bytes(self.settings.home, row.id, image.data, extension)
+            where = f"; the image was kept at {kept}"
+        except OSError:
+            kept = None
+            where = "; it could not be kept anywhere either"
+        changes: dict[str, Any] = {
+            "status": "failed",
+            "error_kind": ErrorKind.FILESYSTEM,
+            "error_message": f"{error}{where}.",
+            "file_path": str(kept) if kept else None,
+            "revised_prompt": image.revised_prompt,
+            "finished_at": now(),
+        }
+        try:
+            self.db.finish_generation(row.id, usage=usage_values, **changes)
+        except DalleTuiError as exc:
+            log.warning("generation %s: cannot record the unsaved image: %s", row.id, exc)
+            with contextlib.suppress(OSError):
+                recovery.write_record(
+                    self.settings.home,
+                    generation_id=row.id,
+                    request_key=row.request_key,
+                    prompt=row.prompt.text if row.prompt_id else "",
+                    changes=changes,
+                    usage=usage_values,
                 )
-            raise
 
     def _finish(
         self,
         row: Generation,
+        prompt: Prompt,
         saved: SavedImage,
         image: ProviderImage,
-        usage: Usage | None,
-        cost: Decimal | None,
+        usage_values: dict[str, Any],
+        request_id: str | None,
         started: float,
     ) -> Generation:
-        usage_values: dict[str, Any] = {"cost": cost}
-        if usage is not None:
-            usage_values.update(
-                input_text_tokens=usage.input_text_tokens,
-                input_image_tokens=usage.input_image_tokens,
-                output_image_tokens=usage.output_image_tokens,
-                output_text_tokens=usage.output_text_tokens,
-            )
+        changes: dict[str, Any] = {
+            "status": "succeeded",
+            "file_path": str(saved.path),
+            "thumbnail_path": str(saved.thumbnail_path),
+            "width": saved.width,
+            "height": saved.height,
+            "output_format": _format_of(saved.path, image.output_format),
+            "revised_prompt": image.revised_prompt,
+            "request_id": request_id,
+            "finished_at": now(),
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        }
         try:
-            return self.db.finish_generation(
-                row.id,
+            return self.db.finish_generation(row.id, usage=usage_values, **changes)
+        except DalleTuiError as exc:
+            # The image is saved and paid for: keep it, and leave a record the next start
+            # (dalletui doctor) attaches to its row.
+            log.warning("generation %s: cannot record the saved image: %s", row.id, exc)
+            recovery.write_record(
+                self.settings.home,
+                generation_id=row.id,
+                request_key=row.request_key,
+                prompt=prompt.text,
+                changes=changes,
                 usage=usage_values,
-                status="succeeded",
-                file_path=str(saved.path),
-                thumbnail_path=str(saved.thumbnail_path),
-                width=saved.width,
-                height=saved.height,
-                output_format=_format_of(saved.path, image.output_format),
-                revised_prompt=image.revised_prompt,
-                finished_at=now(),
-                duration_ms=int((time.monotonic() - started) * 1000),
             )
-        except Exception:
-            # The row could not be written: do not leave an orphan file behind.
-            self.images.delete(saved.path, saved.thumbnail_path)
-            raise
+            return row
 
     async def _fail(
         self,
@@ -284,32 +391,101 @@ class GenerationService:
         error: GenerationError,
         started: float,
     ) -> GenerationOutcome:
-        await asyncio.to_thread(self.db.fail_generations, ids, "failed", error.kind, str(error))
+        if error.possibly_billed and ids:
+            message = f"{error} Generation #{min(ids)}: {retry_hint(min(ids))}"
+            error = GenerationError(
+                error.kind,
+                message,
+                status_code=error.status_code,
+                possibly_billed=True,
+                request_id=error.request_id,
+            )
+            first = outcome.generations[0]
+            spec = self.catalog.get(first.model)
+            basis, prices = price_snapshot(spec, size=first.size, quality=first.quality)
+            await asyncio.to_thread(
+                self.db.mark_possibly_billed,
+                ids,
+                error.kind,
+                message,
+                request_id=error.request_id,
+                ledger={"price_basis": basis, "prices": prices},
+            )
+        else:
+            await asyncio.to_thread(self.db.fail_generations, ids, "failed", error.kind, str(error))
         outcome.error = error
         outcome.generations = await asyncio.to_thread(
-            self._reload, [g.id for g in outcome.generations]
+            self.db.generations_by_ids, [g.id for g in outcome.generations]
         )
         outcome.seconds = time.monotonic() - started
         return outcome
 
-    def _reload(self, ids: list[int]) -> list[Generation]:
-        return [self.db.get_generation(i) for i in ids]
+    # -- sending again ----------------------------------------------------------------------
+
+    def request_for(self, generation_id: int) -> GenerationRequest:
+        """The request that made generation ``generation_id`` (to send it again)."""
+        generation = self.db.get_generation(generation_id)
+        if generation.status not in RETRYABLE:
+            raise ValidationError(
+                f"Generation #{generation_id} is {generation.status.replace('_', ' ')}; only a "
+                "failed, cancelled, interrupted or possibly billed one can be sent again."
+            )
+        params = {k: v for k, v in (generation.params or {}).items() if k in REQUEST_FIELDS}
+        params["prompt"] = generation.prompt.text
+        params.setdefault("model", generation.model)
+        params.setdefault("size", generation.size)
+        params.setdefault("quality", generation.quality)
+        params.setdefault("output_format", generation.output_format)
+        params.setdefault("background", generation.background)
+        try:
+            return GenerationRequest(**params)
+        except TypeError as exc:
+            raise ValidationError(
+                f"Generation #{generation_id} does not record a request that can be sent again."
+            ) from exc
+
+    async def retry(
+        self,
+        generation_id: int,
+        *,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> GenerationOutcome:
+        """Send the request of ``generation_id`` again, as a new request (the user's word)."""
+        request = await asyncio.to_thread(self.request_for, generation_id)
+        generation = await asyncio.to_thread(self.db.get_generation, generation_id)
+        return await self.generate(
+            request,
+            provider=generation.provider,
+            on_partial=on_partial,
+            on_wait=on_wait,
+            batch_id=generation.batch_id,
+        )
+
+
+def _usage_values(
+    usage: Usage | None,
+    cost: Decimal | None,
+    basis: str,
+    prices: dict[str, Any],
+    request_id: str | None,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "cost": cost,
+        "price_basis": basis,
+        "prices": prices,
+        "request_id": request_id,
+    }
+    if usage is not None:
+        values.update(
+            input_text_tokens=usage.input_text_tokens,
+            input_image_tokens=usage.input_image_tokens,
+            output_image_tokens=usage.output_image_tokens,
+            output_text_tokens=usage.output_text_tokens,
+        )
+    return values
 
 
 def _format_of(path: Path, fallback: str) -> str:
     suffix = path.suffix.lower().lstrip(".")
     return {"jpg": "jpeg"}.get(suffix, suffix) or fallback
-
-
-def _process_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

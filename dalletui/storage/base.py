@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import random
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -22,6 +24,12 @@ from dalletui.errors import NotFoundError, StorageError, ValidationError
 from dalletui.storage.models import BaseModel, EpochSqliteDatabase, now
 
 log = logging.getLogger(__name__)
+
+#: How long a statement waits for another writer (SQLite's busy handler; a PRAGMA).
+BUSY_TIMEOUT_MS = 30_000
+#: How long ``write()`` waits for the write lock, polling every ``LOCK_POLL_S`` or so.
+WRITE_WAIT_S = 30.0
+LOCK_POLL_S = 0.002
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -81,9 +89,39 @@ class StoreBase:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
-        """A write transaction that holds the write lock from its start (a savepoint if nested)."""
-        with self.db.atomic():
+        """A write transaction that holds the write lock from its start (a savepoint if nested).
+
+        SQLite's own busy handler polls every 100 ms once it has waited a while, so a writer that
+        commits and begins again quickly (a long import) could starve it. Taking the lock here
+        polls every few milliseconds instead, for up to ``WRITE_WAIT_S``.
+        """
+        if self.db.in_transaction():
+            with self.db.atomic():
+                yield
+            return
+        transaction = self._take_write_lock()  # already entered: only its exit is left
+        with contextlib.ExitStack() as stack:
+            stack.push(transaction)
             yield
+
+    def _take_write_lock(self) -> Any:
+        deadline = time.monotonic() + WRITE_WAIT_S
+        self.db.pragma("busy_timeout", 0)
+        try:
+            while True:
+                transaction = self.db.atomic()
+                try:
+                    transaction.__enter__()
+                    return transaction
+                except peewee.OperationalError as exc:
+                    text = str(exc).lower()
+                    if ("locked" not in text and "busy" not in text) or (
+                        time.monotonic() > deadline
+                    ):
+                        raise
+                time.sleep(LOCK_POLL_S * (0.5 + random.random()))
+        finally:
+            self.db.pragma("busy_timeout", BUSY_TIMEOUT_MS)
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:

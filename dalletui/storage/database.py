@@ -19,7 +19,7 @@ from typing import Any
 from playhouse.migrations import Runner
 
 from dalletui.errors import StorageError
-from dalletui.storage.base import StoreBase, describe_error, guarded
+from dalletui.storage.base import BUSY_TIMEOUT_MS, StoreBase, describe_error, guarded
 from dalletui.storage.batches import BatchStore
 from dalletui.storage.generations import GenerationStore
 from dalletui.storage.maintenance import MaintenanceStore
@@ -52,7 +52,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 PRAGMAS = {
     "journal_mode": "wal",
     "foreign_keys": 1,
-    "busy_timeout": 30_000,  # another dalletui may hold the write lock for a moment
+    "busy_timeout": BUSY_TIMEOUT_MS,  # another dalletui may hold the write lock for a moment
     "synchronous": 1,  # NORMAL: durable enough in WAL mode, much faster than FULL
     "cache_size": -16_000,
 }

@@ -144,6 +144,17 @@ class GenerationStore(StoreBase):
         return changed
 
     @guarded
+    def generations_by_ids(self, ids: list[int]) -> list[Generation]:
+        """These generations in the order given, each with its usage row joined (or None)."""
+        rows = self._with_usage(
+            Generation.select(Generation, UsageStat)
+            .join(UsageStat, JOIN.LEFT_OUTER, on=(UsageStat.generation == Generation.id))
+            .where(Generation.id.in_(ids))
+        )
+        by_id = {row.id: row for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    @guarded
     def generations_for_prompt(
         self, prompt_id: int, *, include_deleted: bool = False
     ) -> list[Generation]:

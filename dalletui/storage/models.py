@@ -94,11 +94,19 @@ def now() -> dt.datetime:
 
 #: C0 and C1 control characters other than tab and newline (and DEL): they could drive a terminal.
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Whole terminal escape sequences (CSI, OSC, DCS/SOS/PM/APC strings, two-byte escapes), in
+#: 7-bit and 8-bit forms: removed whole, so ``ESC[31mred`` becomes ``red``, not ``[31mred``.
+ESCAPE_SEQUENCES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
 
 
 def strip_controls(text: str) -> str:
-    """``text`` without C0/C1 controls (tab and newline kept; CR LF becomes LF)."""
-    return CONTROL_CHARS.sub("", text.replace("\r\n", "\n"))
+    """``text`` without escape sequences or C0/C1 controls (tab and newline kept)."""
+    text = text.replace("\r\n", "\n")
+    return CONTROL_CHARS.sub("", ESCAPE_SEQUENCES.sub("", text))
 
 
 def normalize_prompt(text: str) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Prompts merged per transaction: about 0.1 s of write lock (see bench/bench_storage.py).
 IMPORT_CHUNK = 2000
+#: Pause between merged chunks, so that another process waiting to write gets its turn.
+IMPORT_PAUSE_S = 0.005
 #: Lines hashed and staged per step (memory stays bounded for any file size).
 STAGE_CHUNK = 20_000
 #: A journal left by a process that is gone, or older than this, is an import that died.
@@ -118,7 +122,7 @@ class PromptStore(StoreBase):
         except BaseException as exc:
             log.warning("import %s failed; taking back what it merged", key, exc_info=True)
             self._undo_import(key)
-            if isinstance(exc, peewee.PeeweeException | OSError):
+            if isinstance(exc, peewee.PeeweeException | sqlite3.Error | OSError):
                 raise StorageError(
                     f"{describe_error(exc, self.path)} Nothing was imported."
                 ) from exc
@@ -193,6 +197,7 @@ class PromptStore(StoreBase):
                 new, old = self._merge_chunk(key, chunk, when)
             added += new
             bumped += old
+            time.sleep(IMPORT_PAUSE_S)  # room for another dalletui's write between chunks
 
     def _merge_chunk(self, key: str, chunk: list[tuple], when: dt.datetime) -> tuple[int, int]:
         digests = [row[0] for row in chunk]

@@ -27,6 +27,11 @@ from peewee import (
 )
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
 
 USAGE_COLUMNS = (
     "id",
@@ -137,7 +142,7 @@ def _clean_prompt_texts(db):
     """Remove control characters from stored prompts; a cleaned text that exists merges into it."""
     rows = db.execute_sql("SELECT id, text, use_count FROM prompts").fetchall()
     for prompt_id, text, uses in rows:
-        clean = _CONTROLS.sub("", text.replace("\r\n", "\n")).strip()
+        clean = _CONTROLS.sub("", _ESCAPES.sub("", text.replace("\r\n", "\n"))).strip()
         if clean == text:
             continue
         if not clean:
