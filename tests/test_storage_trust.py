@@ -37,7 +37,7 @@ def _old_database(path: Path) -> None:
             now,
             now,
             "a \x1b]52;c;aGk=\x07cat",
-            hashlib.sha256("a \x1b]52;c;aGk=\x07cat".encode()).hexdigest(),
+            hashlib.sha256(b"a \x1b]52;c;aGk=\x07cat").hexdigest(),
             now,
             now,
             hashlib.sha256(b"a cat").hexdigest(),
@@ -108,20 +108,21 @@ def test_import_merges_in_short_chunks_and_is_all_or_nothing(
 ) -> None:
     db.record_prompt_use("existing prompt")
     monkeypatch.setattr(prompt_store, "IMPORT_CHUNK", 100)
-    lines = [f"imported prompt {i}" for i in range(1000)] + ["existing prompt"] * 3
+    lines = ["existing prompt"] * 3 + [f"imported prompt {i}" for i in range(1000)]
     original = prompt_store.PromptStore._merge_chunk
     calls = {"n": 0}
 
-    def failing(self, key, chunk, when):  # noqa: ANN001, ANN202
+    def failing(self, *args):  # noqa: ANN001, ANN002, ANN202
         calls["n"] += 1
         if calls["n"] == 6:
             raise sqlite3.OperationalError("disk is full")
-        return original(self, key, chunk, when)
+        return original(self, *args)
 
     monkeypatch.setattr(prompt_store.PromptStore, "_merge_chunk", failing)
     with pytest.raises(StorageError, match="Nothing was imported"):
         db.import_prompts(lines)
     assert calls["n"] == 6  # five chunks had been merged (and were taken back)
+    assert db.get_prompt(1).use_count == 1  # its bump from the first chunk was taken back
     assert db.count_prompts(PromptQuery()) == 1
     assert db.search_prompts(PromptQuery()).items[0].use_count == 1
     assert ImportJournal.select().count() == 0
@@ -139,7 +140,7 @@ def test_an_import_that_died_half_merged_is_taken_back_at_the_next_start(home: P
     kept = db.record_prompt_use("kept")
     fresh = db.record_prompt_use("from the dead import")
     dead_key = "999999999:deadbeef"
-    ImportJournal.create(import_key=dead_key, prompt=fresh.id, created=True)
+    ImportJournal.create(import_key=dead_key, first_id=fresh.id, last_id=fresh.id, created=True)
     Prompt.update(use_count=Prompt.use_count + 5).where(Prompt.id == kept.id).execute()
     ImportJournal.create(
         import_key=dead_key,

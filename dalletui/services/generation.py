@@ -194,11 +194,30 @@ class GenerationService:
         try:
             result = await chosen.generate(request, on_partial, on_wait)
         except asyncio.CancelledError:
-            # Cancelled before an answer. A request already sent may still be billed, but we
-            # cannot know; a cancel is the user's own word, recorded as such.
-            await asyncio.to_thread(
-                self.db.fail_generations, ids, "cancelled", ErrorKind.CANCELLED, CANCELLED_MESSAGE
-            )
+            # Cancelled before an answer. Offline nothing was spent; a request to the API may
+            # already be made and billed, and nobody can tell: say so and keep it apart.
+            if chosen.offline:
+                await asyncio.to_thread(
+                    self.db.fail_generations,
+                    ids,
+                    "cancelled",
+                    ErrorKind.CANCELLED,
+                    CANCELLED_MESSAGE,
+                )
+            else:
+                await asyncio.shield(
+                    self._fail(
+                        outcome,
+                        ids,
+                        GenerationError(
+                            ErrorKind.CANCELLED,
+                            "Cancelled while the API was working on it; the request may have "
+                            "been billed.",
+                            possibly_billed=True,
+                        ),
+                        started,
+                    )
+                )
             raise
         except GenerationError as exc:
             return await self._fail(outcome, ids, exc, started)

@@ -9,14 +9,7 @@ from peewee import JOIN
 
 from dalletui.storage.base import StoreBase, guarded
 from dalletui.storage.models import Generation, Prompt, UsageStat, now
-
-
-def redact_secrets(text: str) -> str:  # TEMP until dalletui.textsafe lands
-    try:
-        from dalletui.textsafe import redact_secrets as redact
-    except ImportError:
-        return text
-    return redact(text)
+from dalletui.textsafe import redact_secrets
 
 
 class GenerationStore(StoreBase):

@@ -68,19 +68,39 @@ class MaintenanceStore(StoreBase):
 
     @guarded
     def unfinished_generations(
-        self, statuses: Iterable[str] = ("pending",), *, since: dt.datetime | None = None
+        self,
+        statuses: Iterable[str] = ("pending",),
+        *,
+        since: dt.datetime | None = None,
+        ids: Iterable[int] | None = None,
     ) -> list[UnfinishedGeneration]:
         """Rows in ``statuses`` that record no file (prompt joined), oldest first."""
         condition = Generation.status.in_(list(statuses)) & Generation.file_path.is_null()
         if since is not None:
             condition &= Generation.created_at >= since
-        select = (
-            Generation.select(Generation, Prompt)
-            .join(Prompt)
-            .where(condition)
-            .order_by(Generation.id)
-        )
-        return [UnfinishedGeneration(row, _owner_pid(row.params)) for row in select]
+        wanted = None if ids is None else sorted(set(ids))
+        chunks = [None] if wanted is None else _chunks(wanted)
+        found = []
+        for chunk in chunks:
+            where = condition if chunk is None else condition & Generation.id.in_(chunk)
+            select = Generation.select(Generation, Prompt).join(Prompt).where(where)
+            found += [UnfinishedGeneration(row, _owner_pid(row.params)) for row in select]
+        return sorted(found, key=lambda item: item.generation.id)
+
+    @guarded
+    def unfinished_placements(
+        self, statuses: Iterable[str] = ("interrupted",), *, since: dt.datetime | None = None
+    ) -> list[tuple[int, dt.datetime]]:
+        """(id, created_at) of rows in ``statuses`` with no file: where their files would be.
+
+        Light on purpose: a folder may hold thousands of interrupted rows, and only the few
+        whose image is on disk need loading (``unfinished_generations(ids=...)``).
+        """
+        condition = Generation.status.in_(list(statuses)) & Generation.file_path.is_null()
+        if since is not None:
+            condition &= Generation.created_at >= since
+        select = Generation.select(Generation.id, Generation.created_at).where(condition)
+        return [(row.id, row.created_at) for row in select.order_by(Generation.id).objects()]
 
     @guarded
     def pending_generations(self) -> list[UnfinishedGeneration]:
@@ -135,10 +155,8 @@ class MaintenanceStore(StoreBase):
     @guarded
     def generation_statuses(self, ids: Iterable[int]) -> dict[int, str]:
         """The status of each of ``ids`` that has a row."""
-        wanted = sorted(set(ids))
         statuses: dict[int, str] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for chunk in _chunks(sorted(set(ids))):
             select = Generation.select(Generation.id, Generation.status).where(
                 Generation.id.in_(chunk)
             )
@@ -220,6 +238,10 @@ class MaintenanceStore(StoreBase):
             .where((Generation.id == generation_id) & (Generation.status == "succeeded"))
             .execute()
         )
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
 
 
 def _owner_pid(params: Any) -> int | None:

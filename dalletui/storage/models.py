@@ -465,7 +465,11 @@ class ImportJournal(BaseModel):
     """
 
     import_key = CharField(max_length=32, index=True)
-    prompt = ForeignKeyField(Prompt, on_delete="CASCADE")
+    #: A prompt the import bumped (``created`` false), with what to give back.
+    prompt = ForeignKeyField(Prompt, null=True, on_delete="CASCADE")
+    #: Prompts the import created (``created`` true): the id range of one chunk.
+    first_id = IntegerField(null=True)
+    last_id = IntegerField(null=True)
     created = BooleanField(default=False)
     added_uses = IntegerField(default=0)
     previous_last_used_at = DateTimeField(null=True)

@@ -182,80 +182,66 @@ class PromptStore(StoreBase):
 
     def _merge_import(self, key: str, when: dt.datetime) -> tuple[int, int]:
         """Merge the staged prompts in short journaled transactions; returns (added, bumped)."""
+        self.db.execute_sql("CREATE INDEX IF NOT EXISTS temp.stage_seq ON import_stage (seq)")
         added = bumped = 0
         last_seq = 0
+        stamp = when.isoformat(" ")
         while True:
-            chunk = self.db.execute_sql(
-                "SELECT hash, text, n, seq FROM temp.import_stage WHERE seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (last_seq, IMPORT_CHUNK),
-            ).fetchall()
-            if not chunk:
-                return added, bumped
-            last_seq = chunk[-1][3]
+            row = self.db.execute_sql(
+                "SELECT seq FROM temp.import_stage WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?",
+                (last_seq, IMPORT_CHUNK - 1),
+            ).fetchone()
+            upper = row[0] if row else None
+            if upper is None:
+                (upper,) = self.db.execute_sql(
+                    "SELECT MAX(seq) FROM temp.import_stage WHERE seq > ?", (last_seq,)
+                ).fetchone()
+                if upper is None:
+                    return added, bumped
             with self.write():
-                new, old = self._merge_chunk(key, chunk, when)
+                new, old = self._merge_chunk(key, last_seq, upper, stamp)
             added += new
             bumped += old
+            last_seq = upper
             time.sleep(IMPORT_PAUSE_S)  # room for another dalletui's write between chunks
 
-    def _merge_chunk(self, key: str, chunk: list[tuple], when: dt.datetime) -> tuple[int, int]:
-        digests = [row[0] for row in chunk]
-        existing = {
-            row.text_hash: row
-            for row in Prompt.select(Prompt.id, Prompt.text_hash, Prompt.last_used_at).where(
-                Prompt.text_hash.in_(digests)
+    def _merge_chunk(self, key: str, after: int, upto: int, stamp: str) -> tuple[int, int]:
+        """Merge staged rows ``after < seq <= upto`` into prompts, journaling every change.
+
+        Plain SQL over the staging table: compiling thousands of rows through the ORM took
+        most of an import's time.
+        """
+        chunk = "s.seq > ? AND s.seq <= ?"
+        sql = self.db.execute_sql
+        journaled = sql(
+            "INSERT INTO import_journal (import_key, prompt_id, created, added_uses, "
+            "previous_last_used_at, started_at) SELECT ?, p.id, 0, s.n, p.last_used_at, ? "
+            f"FROM temp.import_stage s CROSS JOIN prompts p ON p.text_hash = s.hash WHERE {chunk}",
+            (key, stamp, after, upto),
+        ).rowcount
+        if journaled:
+            sql(
+                "UPDATE prompts SET use_count = use_count + (SELECT s.n FROM temp.import_stage s "
+                "WHERE s.hash = prompts.text_hash), last_used_at = ? WHERE text_hash IN "
+                f"(SELECT s.hash FROM temp.import_stage s WHERE {chunk})",
+                (stamp, after, upto),
             )
-        }
-        journal: list[dict[str, Any]] = []
-        fresh = []
-        for digest, text, n, _seq in chunk:
-            row = existing.get(digest)
-            if row is None:
-                fresh.append(
-                    {
-                        "text": text,
-                        "text_hash": digest,
-                        "created_at": when,
-                        "last_used_at": when,
-                        "use_count": n,
-                        "is_favorite": False,
-                        "notes": "",
-                    }
-                )
-                continue
-            journal.append(
-                {
-                    "import_key": key,
-                    "prompt": row.id,
-                    "created": False,
-                    "added_uses": n,
-                    "previous_last_used_at": row.last_used_at,
-                    "started_at": when,
-                }
+        (before,) = sql("SELECT COALESCE(MAX(id), 0) FROM prompts").fetchone()
+        added = sql(
+            "INSERT INTO prompts (text, text_hash, created_at, last_used_at, use_count, "
+            "is_favorite, notes) SELECT s.text, s.hash, ?, ?, s.n, 0, '' "
+            f"FROM temp.import_stage s WHERE {chunk} AND NOT EXISTS "
+            "(SELECT 1 FROM prompts p WHERE p.text_hash = s.hash) ORDER BY s.seq",
+            (stamp, stamp, after, upto),
+        ).rowcount
+        if added:
+            # Inside this transaction nobody else writes: the new rows are exactly these ids.
+            sql(
+                "INSERT INTO import_journal (import_key, first_id, last_id, created, "
+                "added_uses, started_at) SELECT ?, ?, MAX(id), 1, 0, ? FROM prompts",
+                (key, before + 1, stamp),
             )
-            Prompt.update(use_count=Prompt.use_count + n, last_used_at=when).where(
-                Prompt.id == row.id
-            ).execute()
-        if fresh:
-            Prompt.insert_many(fresh).execute()
-            ids = Prompt.select(Prompt.id).where(
-                Prompt.text_hash.in_([row["text_hash"] for row in fresh])
-            )
-            journal.extend(
-                {
-                    "import_key": key,
-                    "prompt": row.id,
-                    "created": True,
-                    "added_uses": 0,
-                    "previous_last_used_at": None,
-                    "started_at": when,
-                }
-                for row in ids
-            )
-        if journal:
-            ImportJournal.insert_many(journal).execute()
-        return len(fresh), len(chunk) - len(fresh)
+        return added, journaled
 
     def _undo_import(self, key: str) -> None:
         """Take back every merged chunk of import ``key``, chunk by chunk."""
@@ -264,19 +250,22 @@ class PromptStore(StoreBase):
                 rows = list(
                     ImportJournal.select()
                     .where(ImportJournal.import_key == key)
+                    .order_by(ImportJournal.created.desc(), ImportJournal.id)
                     .limit(IMPORT_CHUNK)
                 )
                 if not rows:
                     return
-                created = [row.prompt_id for row in rows if row.created]
-                if created:
-                    used = Generation.select(Generation.prompt).where(
-                        Generation.prompt.in_(created)
-                    )
-                    # A prompt another process has generated with meanwhile is kept.
-                    Prompt.delete().where(Prompt.id.in_(created) & ~Prompt.id.in_(used)).execute()
+                if rows[0].created:
+                    rows = rows[:1]  # one chunk's new prompts per transaction
+                used = Generation.select(Generation.prompt)
                 for row in rows:
-                    if not row.created:
+                    if row.created and row.first_id is not None and row.last_id is not None:
+                        # A prompt another process has generated with meanwhile is kept.
+                        Prompt.delete().where(
+                            Prompt.id.between(row.first_id, row.last_id) & ~Prompt.id.in_(used)
+                        ).execute()
+                for row in rows:
+                    if not row.created and row.prompt_id is not None:
                         Prompt.update(
                             use_count=fn.MAX(Prompt.use_count - row.added_uses, 1),
                             last_used_at=row.previous_last_used_at,

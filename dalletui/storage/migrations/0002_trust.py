@@ -124,7 +124,9 @@ def up(migrator, db):
 
     class ImportJournal(Model):
         import_key = CharField(index=True, max_length=32)
-        prompt = ForeignKeyField(Prompt, on_delete="CASCADE")
+        prompt = ForeignKeyField(Prompt, null=True, on_delete="CASCADE")
+        first_id = IntegerField(null=True)
+        last_id = IntegerField(null=True)
         created = BooleanField(default=False)
         added_uses = IntegerField(default=0)
         previous_last_used_at = DateTimeField(null=True)
@@ -136,6 +138,23 @@ def up(migrator, db):
 
     db.create_tables([ImportJournal])
     _clean_prompt_texts(db)
+    _redact_stored_errors(db)
+
+
+def _redact_stored_errors(db):
+    """Server error bodies used to be stored verbatim, some echoing the API key: redact them."""
+    from dalletui.textsafe import redact_secrets
+
+    rows = db.execute_sql(
+        "SELECT id, error_message FROM generations WHERE error_message LIKE '%sk-%' "
+        "OR error_message LIKE '%sess-%' OR error_message LIKE '%Bearer%'"
+    ).fetchall()
+    for generation_id, message in rows:
+        clean = redact_secrets(message)
+        if clean != message:
+            db.execute_sql(
+                "UPDATE generations SET error_message = ? WHERE id = ?", (clean, generation_id)
+            )
 
 
 def _clean_prompt_texts(db):
