@@ -59,11 +59,26 @@ class ErrorKind(StrEnum):
 
 
 class GenerationError(DalleTuiError):
-    """A generation failed; ``kind`` says which class of failure."""
+    """A generation failed; ``kind`` says which class of failure.
+
+    ``possibly_billed`` means the request may have reached the API and been processed (a
+    timeout, a cut-off answer, a server error): it is not re-sent automatically.
+    ``request_id`` is the API's ``x-request-id`` when a response arrived.
+    """
 
     title = "Generation failed"
 
-    def __init__(self, kind: ErrorKind, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status_code: int | None = None,
+        possibly_billed: bool = False,
+        request_id: str | None = None,
+    ) -> None:
         self.kind = kind
         self.status_code = status_code
+        self.possibly_billed = possibly_billed
+        self.request_id = request_id
         super().__init__(message)

@@ -311,3 +311,35 @@ def test_server_side_validation(client: openai.OpenAI) -> None:
             model=MODEL, prompt="x", output_format="jpeg", background="transparent"
         )
     assert info.value.param == "background"
+
+
+def test_cut_after_headers(fake_openai: FakeOpenAIServer, client: openai.OpenAI) -> None:
+    fake_openai.script(Fault.cut_after_headers(), Fault.cut_after_headers())
+    with pytest.raises(openai.APIConnectionError) as info:
+        client.images.generate(model=MODEL, prompt="x")
+    assert not isinstance(info.value, openai.APITimeoutError)
+    # A stream gets its headers (the request id included), then no event at all.
+    stream = client.images.generate(model=MODEL, prompt="x", stream=True, partial_images=1)
+    assert stream.response.headers["x-request-id"] == fake_openai.last_request.request_id
+    with pytest.raises(openai.APIConnectionError):
+        list(stream)
+    assert client.images.generate(model=MODEL, prompt="x").data
+    assert fake_openai.generation_count == 3
+
+
+def test_503_with_retry_after_seconds(fake_openai: FakeOpenAIServer, client: openai.OpenAI) -> None:
+    fake_openai.script(Fault.server_error(503, retry_after=2))
+    with pytest.raises(openai.InternalServerError) as info:
+        client.images.generate(model=MODEL, prompt="x")
+    assert info.value.status_code == 503
+    assert info.value.response.headers["retry-after"] == "2"
+
+
+def test_rate_limit_storm(fake_openai: FakeOpenAIServer, client: openai.OpenAI) -> None:
+    fake_openai.script(*Fault.rate_limit_storm(3, retry_after_ms=5))
+    for _ in range(3):
+        with pytest.raises(openai.RateLimitError) as info:
+            client.images.generate(model=MODEL, prompt="x")
+        assert info.value.response.headers["retry-after-ms"] == "5"
+    assert client.images.generate(model=MODEL, prompt="x").data
+    assert fake_openai.generation_count == 4 and fake_openai.pending == 0

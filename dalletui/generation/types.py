@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from dalletui.generation.retry import WaitCallback
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,15 @@ class ImageProvider(Protocol):
     offline: bool
 
     async def generate(
-        self, request: GenerationRequest, on_partial: PartialCallback | None = None
+        self,
+        request: GenerationRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> ProviderResult:
-        """Make the images; raise ``GenerationError`` on failure."""
+        """Make the images; raise ``GenerationError`` on failure.
+
+        ``on_wait`` hears of each wait before an automatic retry (a ``RetryWait``).
+        """
         ...
 
     async def aclose(self) -> None:

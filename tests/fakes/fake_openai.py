@@ -85,6 +85,7 @@ FaultKind = Literal[
     "drop_connection",
     "json_instead_of_stream",
     "truncated_stream",
+    "cut_after_headers",
     "stream_error",
 ]
 
@@ -158,6 +159,14 @@ class Fault:
         )
 
     @classmethod
+    def rate_limit_storm(
+        cls, count: int, *, retry_after: float | None = None, retry_after_ms: int | None = None
+    ) -> tuple[Fault, ...]:
+        """``count`` 429s in a row: ``server.script(*Fault.rate_limit_storm(10, ...))``."""
+        fault = cls.rate_limit(retry_after=retry_after, retry_after_ms=retry_after_ms)
+        return (fault,) * count
+
+    @classmethod
     def insufficient_quota(cls) -> Fault:
         """429 ``insufficient_quota`` (billing): same status as a rate limit, other code."""
         return cls.http_error(
@@ -202,14 +211,18 @@ class Fault:
         status: int = 500,
         message: str = "The server had an error while processing your request. Sorry about that!",
         *,
+        retry_after: float | None = None,
         retry_after_ms: int | None = None,
     ) -> Fault:
-        """5xx ``server_error`` (the SDK retries these)."""
+        """5xx ``server_error``; ``Retry-After`` (seconds) / ``retry-after-ms`` when given.
+
+        ``server_error(503, retry_after=1)`` is an overloaded server naming when to come back.
+        """
         return cls.http_error(
             status,
             message,
             type="server_error",
-            headers=_retry_headers(None, retry_after_ms),
+            headers=_retry_headers(retry_after, retry_after_ms),
         )
 
     # -- transport-level faults ---------------------------------------------------------
@@ -241,6 +254,15 @@ class Fault:
         A non-streaming request gets half a JSON body and a closed socket.
         """
         return cls(kind="truncated_stream", partials=partials, abort=abort)
+
+    @classmethod
+    def cut_after_headers(cls) -> Fault:
+        """Process the request, send a 200's headers (with ``x-request-id``), then cut.
+
+        A plain request announces a JSON ``Content-Length`` and sends no body byte; a stream
+        request gets the event-stream headers and no event. The images count as made.
+        """
+        return cls(kind="cut_after_headers")
 
     @classmethod
     def stream_error(
@@ -493,6 +515,16 @@ class _Reply:
         self.h.wfile.write(body[: len(body) // 2])
         self.drop()
 
+    def headers_then_cut(self, payload: Any, *, stream: bool) -> None:
+        """A 200's headers and not one body byte, then a closed socket."""
+        if stream:
+            self.start_stream()
+        else:
+            body = json.dumps(payload).encode()
+            self._head(200, {"Content-Type": "application/json", "Content-Length": str(len(body))})
+        self.h.wfile.flush()
+        self.drop()
+
     def start_stream(self) -> None:
         self._head(
             200,
@@ -654,6 +686,11 @@ class FakeOpenAIServer:
         return [r for r in self.requests if r.path == _GENERATIONS_PATH]
 
     @property
+    def generation_count(self) -> int:
+        """How many ``POST /v1/images/generations`` arrived (each may have been billed)."""
+        return len(self.generation_requests)
+
+    @property
     def last_request(self) -> RecordedRequest:
         """The most recent request (raises if none)."""
         with self._lock:
@@ -760,7 +797,9 @@ class FakeOpenAIServer:
             reply.drop()
             return
         kind = behaviour.kind if isinstance(behaviour, Fault) else "ok"
-        if job.stream and kind != "json_instead_of_stream":
+        if kind == "cut_after_headers":
+            reply.headers_then_cut(self._images_response(job), stream=job.stream)
+        elif job.stream and kind != "json_instead_of_stream":
             self._stream(job, reply, behaviour if isinstance(behaviour, Fault) else None)
         elif kind == "truncated_stream":
             reply.half_json(self._images_response(job))

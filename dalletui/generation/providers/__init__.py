@@ -27,5 +27,6 @@ def make_provider(settings: Settings, name: str) -> ImageProvider:
             base_url=settings.base_url,
             organization=settings.organization,
             project=settings.project,
+            timeout=settings.request_timeout,
         )
     raise ConfigError(f"Provider '{name}' is unknown; choose one of {', '.join(PROVIDER_NAMES)}.")

@@ -27,6 +27,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from dalletui.errors import ErrorKind, GenerationError
 from dalletui.generation.catalog import parse_size as catalog_parse_size
+from dalletui.generation.retry import WaitCallback
 from dalletui.generation.types import (
     GenerationRequest,
     PartialCallback,
@@ -382,9 +383,15 @@ class OfflineProvider:
         self.partial_delay = partial_delay
 
     async def generate(
-        self, request: GenerationRequest, on_partial: PartialCallback | None = None
+        self,
+        request: GenerationRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> ProviderResult:
-        """Draw ``request.n`` labelled images; report partials of the first one if asked."""
+        """Draw ``request.n`` labelled images; report partials of the first one if asked.
+
+        ``on_wait`` is accepted for the provider protocol: nothing here ever waits to retry.
+        """
         parse_size(request.size)  # fail fast, before any thread work
         check_format(request.output_format)
         images: list[ProviderImage] = []

@@ -1,20 +1,34 @@
 """The OpenAI Images API through the official SDK (``openai`` is imported lazily: it is slow).
 
-Retries: the SDK already retries 408/409/429/5xx and connection errors with backoff, honouring
-``Retry-After`` / ``retry-after-ms`` (it refuses waits over 60 s). We set ``max_retries`` (default
-3) and add no loop of our own on top, so the total wait stays bounded and each request keeps one
-idempotency key. Content-policy refusals are 400s, which the SDK never retries.
+Retries: the SDK's own ``max_retries`` is 0, because it would re-send a POST after a read
+timeout or a cut-off answer, when the API may already have made and billed the images (the
+client sends no idempotency key). ``dalletui.generation.retry`` decides instead: only what
+surely was not processed is retried, visibly (``on_wait``) and within bounds; everything else
+is a ``GenerationError`` with ``possibly_billed=True``. Content-policy refusals are 400s.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
 from dalletui.errors import ErrorKind, GenerationError
+from dalletui.generation.retry import (
+    POLICY_CODES,
+    QUOTA_CODES,
+    RetryBudget,
+    RetryPolicy,
+    Verdict,
+    WaitCallback,
+    classify,
+    format_seconds,
+    is_timeout,
+    wait_before_retry,
+)
 from dalletui.generation.types import (
     GenerationRequest,
     PartialCallback,
@@ -22,19 +36,37 @@ from dalletui.generation.types import (
     ProviderResult,
     Usage,
 )
+from dalletui.textsafe import redact_secrets
 
 if TYPE_CHECKING:
+    import httpx2
     import openai
 
 log = logging.getLogger(__name__)
 
+#: Seconds to wait for the answer (``Settings.request_timeout`` has the reasoning).
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_RETRIES = 3
-POLICY_CODES = {"moderation_blocked", "content_policy_violation"}
+#: Connecting takes well under a second when the network works; a longer wait only delays
+#: the (safe) retry of a connection that never came up.
+CONNECT_TIMEOUT_S = 10.0
+MAYBE_BILLED = "the request may have been billed."
+
+# The x-request-id of each response whose headers arrived during the current attempt: the SDK
+# drops the response when its body is cut off, and that id is what the API's support needs.
+_seen_request_ids: contextvars.ContextVar[list[str | None] | None] = contextvars.ContextVar(
+    "dalletui_seen_request_ids", default=None
+)
+
+
+async def _remember_request_id(response: httpx2.Response) -> None:
+    seen = _seen_request_ids.get()
+    if seen is not None:
+        seen.append(response.headers.get("x-request-id"))
 
 
 class OpenAIProvider:
-    """Generates images with ``AsyncOpenAI.images.generate``."""
+    """Generates images with ``AsyncOpenAI.images.generate`` under the billing-safe retry policy."""
 
     name = "openai"
     offline = False
@@ -48,20 +80,22 @@ class OpenAIProvider:
         project: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
+        """``retry_policy`` (when given) replaces the default policy with ``max_retries``."""
         if not api_key:
             raise GenerationError(
                 ErrorKind.AUTHENTICATION,
                 "No OpenAI API key: set OPENAI_API_KEY, or use the offline provider "
                 "(--provider offline).",
             )
+        self.timeout = float(timeout)
+        self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         self._options: dict[str, Any] = {
             "api_key": api_key,
             "base_url": base_url,
             "organization": organization,
             "project": project,
-            "timeout": timeout,
-            "max_retries": max_retries,
         }
         self._client: openai.AsyncOpenAI | None = None
 
@@ -72,7 +106,14 @@ class OpenAIProvider:
         if self._client is None:
             import openai
 
-            self._client = openai.AsyncOpenAI(**self._options)
+            self._client = openai.AsyncOpenAI(
+                **self._options,
+                timeout=openai.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT_S)),
+                max_retries=0,  # never the SDK's retries: see the module docstring
+                http_client=openai.DefaultAsyncHttpxClient(
+                    event_hooks={"response": [_remember_request_id]}
+                ),
+            )
         return self._client
 
     async def aclose(self) -> None:
@@ -81,20 +122,48 @@ class OpenAIProvider:
             self._client = None
 
     async def generate(
-        self, request: GenerationRequest, on_partial: PartialCallback | None = None
+        self,
+        request: GenerationRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> ProviderResult:
+        """One request; retried only when it surely was not processed (``on_wait`` hears why)."""
         import openai
 
         params = self._params(request)
-        try:
-            if request.partial_images > 0:
-                return await self._stream(params, request, on_partial)
-            response = await self._get_client().images.generate(**params)
-        except openai.APIError as exc:
-            raise map_api_error(exc, request.model) from exc
+        budget = RetryBudget(self.retry_policy)
+        while True:
+            seen: list[str | None] = []
+            token = _seen_request_ids.set(seen)
+            try:
+                if request.partial_images > 0:
+                    return await self._stream(params, request, on_partial)
+                return await self._plain(params, request)
+            except openai.APIError as exc:
+                verdict = classify(exc, _last_id(seen))
+                wait = budget.next_wait(verdict)
+                if wait is None:
+                    streaming = request.partial_images > 0
+                    raise map_api_error(
+                        exc,
+                        request.model,
+                        verdict=verdict,
+                        budget=budget,
+                        timeout=self.timeout,
+                        answered=bool(seen),
+                        streaming=streaming,
+                    ) from exc
+            finally:
+                _seen_request_ids.reset(token)
+            log.info("OpenAI request not processed: %s", wait.describe())
+            await wait_before_retry(wait, on_wait)
+
+    async def _plain(self, params: dict[str, Any], request: GenerationRequest) -> ProviderResult:
+        response = await self._get_client().images.generate(**params)
+        request_id = getattr(response, "_request_id", None)
         images = [
             ProviderImage(
-                data=_decode(item.b64_json),
+                data=_decode(item.b64_json, request_id),
                 output_format=response.output_format or request.output_format,
                 revised_prompt=getattr(item, "revised_prompt", None),
             )
@@ -102,7 +171,12 @@ class OpenAIProvider:
             if item.b64_json
         ]
         if not images:
-            raise GenerationError(ErrorKind.SERVER, "The API answered without any image data.")
+            raise GenerationError(
+                ErrorKind.SERVER,
+                f"The API answered without any image data; {MAYBE_BILLED}",
+                possibly_billed=True,
+                request_id=request_id,
+            )
         return ProviderResult(images=images, usage=usage_from(response.usage))
 
     @staticmethod
@@ -130,37 +204,50 @@ class OpenAIProvider:
         stream = await self._get_client().images.generate(
             **params, stream=True, partial_images=request.partial_images
         )
+        request_id = stream.response.headers.get("x-request-id")
         images: list[ProviderImage] = []
         usage: Usage | None = None
-        async for event in stream:
-            kind = getattr(event, "type", "")
-            if kind == "image_generation.partial_image" and on_partial is not None:
-                outcome = on_partial(event.partial_image_index, _decode(event.b64_json))
-                if inspect.isawaitable(outcome):
-                    await outcome
-            elif kind == "image_generation.completed":
-                images.append(
-                    ProviderImage(
-                        _decode(event.b64_json), event.output_format or request.output_format
+        async with stream:  # closes the connection on an error or a cancel, too
+            async for event in stream:
+                kind = getattr(event, "type", "")
+                if kind == "image_generation.partial_image" and on_partial is not None:
+                    data = _decode(event.b64_json, request_id)
+                    outcome = on_partial(event.partial_image_index, data)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                elif kind == "image_generation.completed":
+                    images.append(
+                        ProviderImage(
+                            _decode(event.b64_json, request_id),
+                            event.output_format or request.output_format,
+                        )
                     )
-                )
-                usage = _add_usage(usage, usage_from(event.usage))
+                    usage = _add_usage(usage, usage_from(event.usage))
         if not images:
             # A server that answers plain JSON to stream=true makes the SDK yield nothing.
             raise GenerationError(
                 ErrorKind.SERVER,
-                "The image stream ended before a finished image arrived; try again without "
-                "partial previews.",
+                "The image stream ended before a finished image arrived (partial previews "
+                f"can be turned off); {MAYBE_BILLED}",
+                possibly_billed=True,
+                request_id=request_id,
             )
         return ProviderResult(images=images, usage=usage)
 
 
-def _decode(b64: str | None) -> bytes:
+def _last_id(seen: list[str | None]) -> str | None:
+    return seen[-1] if seen else None
+
+
+def _decode(b64: str | None, request_id: str | None = None) -> bytes:
     try:
         return base64.b64decode(b64 or "", validate=True)
     except (binascii.Error, ValueError) as exc:
         raise GenerationError(
-            ErrorKind.SERVER, "The API sent image data that is not base64."
+            ErrorKind.SERVER,
+            f"The API sent image data that is not base64; {MAYBE_BILLED}",
+            possibly_billed=True,
+            request_id=request_id,
         ) from exc
 
 
@@ -198,70 +285,124 @@ def _add_usage(a: Usage | None, b: Usage | None) -> Usage | None:
     )
 
 
-def map_api_error(exc: Exception, model: str) -> GenerationError:
-    """One user-facing sentence per class of SDK error."""
+def map_api_error(
+    exc: Exception,
+    model: str,
+    *,
+    verdict: Verdict | None = None,
+    budget: RetryBudget | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    answered: bool = False,
+    streaming: bool = False,
+) -> GenerationError:
+    """One user-facing sentence per class of SDK error, saying when it may have been billed.
+
+    ``verdict`` is ``classify(exc)``; ``budget`` the retries spent on the request; ``answered``
+    whether response headers arrived before the error.
+    """
     import openai
 
+    verdict = verdict or classify(exc)
     status = getattr(exc, "status_code", None)
     detail = _api_message(exc)
     code = getattr(exc, "code", None)
-    if isinstance(exc, openai.APITimeoutError):
+
+    def error(kind: ErrorKind, message: str) -> GenerationError:
         return GenerationError(
-            ErrorKind.TIMEOUT, "The API did not answer in time; try again or lower the quality."
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return GenerationError(
-            ErrorKind.CONNECTION,
-            "Cannot reach the OpenAI API; check the network (or OPENAI_BASE_URL) and try again.",
-        )
-    if isinstance(exc, openai.AuthenticationError):
-        return GenerationError(
-            ErrorKind.AUTHENTICATION,
-            "The API key was rejected (401); check OPENAI_API_KEY.",
+            kind,
+            message,
             status_code=status,
+            possibly_billed=verdict.possibly_billed,
+            request_id=verdict.request_id,
+        )
+
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        if verdict.nothing_sent:
+            host = exc.request.url.host if exc.request is not None else "the API"
+            return error(
+                ErrorKind.CONNECTION,
+                f"Cannot reach the OpenAI API at {host}{_after(budget)}; nothing was sent, so "
+                "nothing was billed: check the network (or OPENAI_BASE_URL) and try again.",
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            limit = format_seconds(timeout)
+            if is_timeout(cause, "write"):
+                message = f"Sending the request stalled for {limit}; {MAYBE_BILLED}"
+            elif streaming and answered:
+                message = f"The image stream stalled for more than {limit}; {MAYBE_BILLED}"
+            else:
+                message = f"The API did not answer within {limit}; {MAYBE_BILLED}"
+            return error(ErrorKind.TIMEOUT, message)
+        if streaming and answered:
+            message = f"The image stream broke off before the image was finished; {MAYBE_BILLED}"
+        elif answered:
+            message = f"The connection broke while the API's answer was arriving; {MAYBE_BILLED}"
+        else:
+            message = f"The connection was lost after sending, before any answer; {MAYBE_BILLED}"
+        return error(ErrorKind.CONNECTION, message)
+    if isinstance(exc, openai.AuthenticationError):
+        return error(
+            ErrorKind.AUTHENTICATION, "The API key was rejected (401); check OPENAI_API_KEY."
         )
     if isinstance(exc, openai.PermissionDeniedError):
-        return GenerationError(
+        return error(
             ErrorKind.PERMISSION,
             f"Your API key may not use {model} (403): {detail} "
             "GPT image models may need a verified organisation.",
-            status_code=status,
         )
     if isinstance(exc, openai.NotFoundError):
-        return GenerationError(
-            ErrorKind.NOT_FOUND,
-            f"The API does not know model {model} (404): {detail}",
-            status_code=status,
-        )
+        return error(ErrorKind.NOT_FOUND, f"The API does not know model {model} (404): {detail}")
     if isinstance(exc, openai.RateLimitError):
-        if code == "insufficient_quota":
-            return GenerationError(
+        if code in QUOTA_CODES or not verdict.retryable:
+            return error(
                 ErrorKind.RATE_LIMIT,
                 f"Your OpenAI account is out of credit or over its quota: {detail}",
-                status_code=status,
             )
-        return GenerationError(
-            ErrorKind.RATE_LIMIT,
-            f"Rate limited by the API even after retrying; wait a minute and try again. ({detail})",
-            status_code=status,
-        )
+        return error(ErrorKind.RATE_LIMIT, _gave_up("Rate limited by the API", budget, detail))
     if isinstance(exc, openai.BadRequestError):
         if code in POLICY_CODES or "safety system" in detail.lower():
-            return GenerationError(
-                ErrorKind.CONTENT_POLICY,
-                f"The request was refused by the content policy: {detail}",
-                status_code=status,
+            return error(
+                ErrorKind.CONTENT_POLICY, f"The request was refused by the content policy: {detail}"
             )
-        return GenerationError(
-            ErrorKind.BAD_REQUEST, f"The API refused the request: {detail}", status_code=status
-        )
+        return error(ErrorKind.BAD_REQUEST, f"The API refused the request: {detail}")
     if isinstance(exc, openai.APIStatusError) and (status or 0) >= 500:
-        return GenerationError(
-            ErrorKind.SERVER,
-            f"The API had a server error ({status}) even after retrying; try again later.",
-            status_code=status,
+        if verdict.retryable:  # 503 with Retry-After: the server did not take the request
+            return error(ErrorKind.SERVER, _gave_up("The API is overloaded (503)", budget, detail))
+        return error(ErrorKind.SERVER, f"The API had a server error ({status}); {MAYBE_BILLED}")
+    if isinstance(exc, openai.APIStatusError):
+        return error(ErrorKind.UNKNOWN, f"The API failed ({status}): {detail}")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return error(ErrorKind.SERVER, f"The API's answer was not understood; {MAYBE_BILLED}")
+    if code in POLICY_CODES:  # refused inside a stream
+        return error(
+            ErrorKind.CONTENT_POLICY, f"The request was refused by the content policy: {detail}"
         )
-    return GenerationError(ErrorKind.UNKNOWN, f"The API failed: {detail}", status_code=status)
+    if streaming:
+        return error(
+            ErrorKind.SERVER,
+            f"The image stream reported an error ({detail.rstrip('.')}); {MAYBE_BILLED}",
+        )
+    return error(ErrorKind.UNKNOWN, f"The API failed ({detail.rstrip('.')}); {MAYBE_BILLED}")
+
+
+def _after(budget: RetryBudget | None) -> str:
+    if budget is None or budget.retries == 0:
+        return ""
+    plural = "retry" if budget.retries == 1 else "retries"
+    return f" (after {budget.retries} {plural} over {format_seconds(budget.waited)})"
+
+
+def _gave_up(what: str, budget: RetryBudget | None, detail: str) -> str:
+    """The sentence for a retryable failure that ran out of retries or of waiting time."""
+    if budget is not None and budget.refused_wait is not None:
+        more = " more" if budget.retries else ""
+        return (
+            f"{what} and asked to wait {format_seconds(budget.refused_wait)}{more}, beyond the "
+            f"{format_seconds(budget.policy.max_total_wait)} dalletui waits on its own"
+            f"{_after(budget)}; nothing was billed: try again later. ({detail})"
+        )
+    return f"{what}{_after(budget)}; nothing was billed: wait a minute and try again. ({detail})"
 
 
 def _api_message(exc: Exception) -> str:
@@ -269,5 +410,5 @@ def _api_message(exc: Exception) -> str:
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(getattr(exc, "message", None) or exc)
+            return redact_secrets(str(inner["message"]))
+    return redact_secrets(str(getattr(exc, "message", None) or exc))

@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from dalletui.errors import DalleTuiError, ValidationError
 from dalletui.formatting import shorten
 from dalletui.services.templates import expand_with, scan
+from dalletui.textsafe import printable, printable_message
 from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.widgets.confirm import ConfirmModal
 from dalletui.tui.widgets.status import StatusLine
@@ -63,6 +64,11 @@ class TemplatesData:
             for template in self.templates
             if any(t.kind == "placeholder" and t.value == name for t in scan(template.body))
         ]
+
+
+def _cell(text: str, width: int) -> str:
+    """One table cell: printable, on one line, cut to ``width``."""
+    return shorten(printable(text, single_line=True), width)
 
 
 class TemplatesScreen(Screen[None]):
@@ -161,9 +167,9 @@ class TemplatesScreen(Screen[None]):
                 (
                     template.id,
                     [
-                        Text(shorten(template.name, 28)),
+                        Text(_cell(template.name, 28)),
                         self._count_cell(template.body, values),
-                        Text(shorten(template.description or "", 30)),
+                        Text(_cell(template.description or "", 30)),
                     ],
                 )
                 for template in data.templates
@@ -176,9 +182,9 @@ class TemplatesScreen(Screen[None]):
                 (
                     variable.id,
                     [
-                        Text(shorten(variable.name, 28)),
+                        Text(_cell(variable.name, 28)),
                         Text(str(len(variable.values)), justify="right"),
-                        Text(shorten(", ".join(variable.values), 40)),
+                        Text(_cell(", ".join(variable.values), 40)),
                     ],
                 )
                 for variable in data.variables
@@ -210,7 +216,7 @@ class TemplatesScreen(Screen[None]):
         except ValidationError:
             return Text("✗ braces", justify="right")
         if expansion.unknown:
-            return Text(f"? {expansion.unknown[0]}", justify="right")
+            return Text(_cell(f"? {expansion.unknown[0]}", 28), justify="right")
         return Text(f"{expansion.count:,}", justify="right")
 
     @staticmethod
@@ -259,22 +265,23 @@ class TemplatesScreen(Screen[None]):
             return
         heading.update(self._heading(f"{{{variable.name}}}", variable.description))
         users = self.data.users_of(variable.name)
+        used_by = f"Used by: {', '.join(users)}" if users else "Not used by any template yet."
         lines = [
             Content.assemble((f"{len(variable.values)} values", "bold")),
-            *(Content.assemble(("• ", MUTED_STYLE), value) for value in variable.values),
-            Content(""),
-            Content.styled(
-                f"Used by: {', '.join(users)}" if users else "Not used by any template yet.",
-                MUTED_STYLE,
+            *(
+                Content.assemble(("• ", MUTED_STYLE), printable(value, single_line=True))
+                for value in variable.values
             ),
+            Content(""),
+            Content.styled(printable(used_by), MUTED_STYLE),
         ]
         body.update(Content("\n").join(lines))
 
     @staticmethod
     def _heading(name: str, description: str) -> Content:
-        parts: list[str | tuple[str, str]] = [(name, "bold $accent")]
+        parts: list[str | tuple[str, str]] = [(printable(name, single_line=True), "bold $accent")]
         if description:
-            parts += ["\n", (description, MUTED_STYLE)]
+            parts += ["\n", (printable(description), MUTED_STYLE)]
         return Content.assemble(*parts)
 
     # -- tabs and bindings -------------------------------------------------------------------
@@ -360,12 +367,15 @@ class TemplatesScreen(Screen[None]):
             text = expansion.first
         except ValidationError as error:
             self.notify(
-                str(error), title=f"Cannot use '{template.name}'", severity="error", markup=False
+                printable_message(error),
+                title=printable(f"Cannot use '{template.name}'", single_line=True),
+                severity="error",
+                markup=False,
             )
             return
         if expansion.count > 1:
             self.notify(
-                f"The first of {expansion.count:,} prompts from '{template.name}'.",
+                printable(f"The first of {expansion.count:,} prompts from '{template.name}'."),
                 title="Template",
                 timeout=4,
                 markup=False,
@@ -418,7 +428,7 @@ class TemplatesScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             title = error.title if isinstance(error, DalleTuiError) else "Templates"
-            self.notify(str(error), title=title, severity="error", markup=False)
+            self.notify(printable_message(error), title=title, severity="error", markup=False)
         elif event.state == WorkerState.SUCCESS and event.worker.group == "templates-write":
             self.notify(f"Deleted the {event.worker.result}.", timeout=3)
             self.post_message(DataChanged("templates"))

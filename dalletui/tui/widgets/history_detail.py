@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from dalletui.formatting import format_money, humanize_age
+from dalletui.textsafe import printable, printable_message
 from dalletui.tui import graphics
 from dalletui.tui.widgets.results import kind_label
 
@@ -59,14 +60,14 @@ def generation_lines(generation: Generation) -> Content:
     """The text beside a thumbnail: what was asked, what happened, what it cost."""
     mark, colour = _STATUS_MARK.get(generation.status, ("?", MUTED))
     head = Content.assemble(
-        (generation.model, "bold"),
+        (printable(generation.model, single_line=True), "bold"),
         ("  ", ""),
-        (generation.dimensions, MUTED),
+        (printable(generation.dimensions, single_line=True), MUTED),
     )
     if generation.status == "succeeded":
         facts = Content.assemble(
             (f"{mark} ", colour),
-            f"{generation.quality} · {generation.output_format}",
+            printable(f"{generation.quality} · {generation.output_format}", single_line=True),
             (f" · {generation.duration_display}", MUTED),
         )
         cost = cost_text(generation)
@@ -81,7 +82,8 @@ def generation_lines(generation: Generation) -> Content:
         Content.assemble((f"{mark} {label}", f"bold {colour}")),
     ]
     if generation.error_message:
-        lines.append(Content.styled(generation.error_message, colour))
+        # Server text: rows written before redaction existed may still echo a key.
+        lines.append(Content.styled(printable_message(generation.error_message), colour))
     lines.append(Content.styled(humanize_age(generation.created_at), MUTED))
     return Content("\n").join(lines)
 
@@ -137,7 +139,7 @@ class PromptDetail(VerticalScroll):
             self._clear_generations()
             return
         self.border_title = f"Prompt #{prompt.id}"
-        text.update(Content(prompt.text))
+        text.update(Content(printable(prompt.text)))
         meta.update(self._meta(prompt))
         count = getattr(prompt, "generation_count", 0) or 0
         if changed:

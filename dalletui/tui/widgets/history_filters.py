@@ -13,9 +13,11 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.widgets import Checkbox, Input, Select
 
 from dalletui.services.history import PromptQuery
+from dalletui.textsafe import printable
 
 #: (label, key) of the period picker; the key names a start time relative to now.
 PERIODS: tuple[tuple[str, str], ...] = (
@@ -124,7 +126,9 @@ class FilterBar(Horizontal):
         """Offer these (label, model) pairs, keeping the current choice when still offered."""
         select = self.query_one("#filter-model", Select)
         current = select.value
-        options = [("Any model", ANY_MODEL), *models]
+        # Content labels: a model name from the usage records is never read as markup.
+        options: list[tuple[str | Content, str]] = [("Any model", ANY_MODEL)]
+        options += [(Content(printable(label, single_line=True)), value) for label, value in models]
         with select.prevent(Select.Changed):
             select.set_options(options)
             values = [value for _, value in options]

@@ -23,6 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from dalletui.formatting import humanize_age
+from dalletui.textsafe import printable
 
 if TYPE_CHECKING:
     from dalletui.services.history import Prompt
@@ -370,7 +371,8 @@ class PromptList(ScrollView, can_focus=True):
         flat = self._flat.get(prompt.id)
         if flat is None:
             # Only the start can ever show; flattening 32k characters per repaint is waste.
-            flat = " ".join((prompt.text or "")[:400].split())
+            # printable: no control character from the prompt reaches the terminal.
+            flat = " ".join(printable((prompt.text or "")[:400], single_line=True).split())
             self._flat[prompt.id] = flat
         return flat
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.widgets import Static
+
+from dalletui.textsafe import printable
 
 
 class StatusLine(Static):
@@ -12,5 +15,6 @@ class StatusLine(Static):
         self.watch(self.app, "status", self._show, init=True)
 
     def _show(self, text: str) -> None:
-        self.update(text)
+        # Content: the model name comes from the config and is never read as markup.
+        self.update(Content(printable(text, single_line=True)))
         self.set_class("offline" in text, "-offline")

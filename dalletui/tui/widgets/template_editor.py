@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from dalletui.errors import DalleTuiError, ValidationError
 from dalletui.services.templates import name_problems, values_from_text, values_problems
+from dalletui.textsafe import printable, without_controls
 from dalletui.tui.widgets.template_preview import PROBLEM_STYLE, TemplatePreview
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def _problems_content(problems: Sequence[str]) -> Content:
-    return Content("\n").join(Content.styled(f"✗ {p}", PROBLEM_STYLE) for p in problems)
+    return Content("\n").join(Content.styled(printable(f"✗ {p}"), PROBLEM_STYLE) for p in problems)
 
 
 class _Editor(ModalScreen[int | None]):
@@ -99,19 +100,22 @@ class TemplateEditor(_Editor):
         with Vertical(id="template-editor", classes="templates-dialog") as dialog:
             # Content, not a str: a name is never read as markup.
             dialog.border_title = Content(
-                "New template" if template is None else f"Edit template · {template.name}"
+                "New template"
+                if template is None
+                else printable(f"Edit template · {template.name}", single_line=True)
             )
             with Grid(classes="editor-fields"):
                 yield Label("Name", classes="editor-label")
+                # Stored text goes back into editors without controls (they would be drawn).
                 yield Input(
-                    template.name if template else "",
+                    without_controls(template.name) if template else "",
                     placeholder="portrait",
                     id="template-name",
                     compact=True,
                 )
                 yield Label("About", classes="editor-label")
                 yield Input(
-                    template.description if template else "",
+                    without_controls(template.description) if template else "",
                     placeholder="what it is for (optional)",
                     id="template-description",
                     compact=True,
@@ -122,7 +126,7 @@ class TemplateEditor(_Editor):
                 markup=False,
             )
             yield TextArea(
-                template.body if template else "",
+                without_controls(template.body) if template else "",
                 id="template-body",
                 soft_wrap=True,
                 tab_behavior="focus",
@@ -189,26 +193,28 @@ class VariableEditor(_Editor):
         variable = self.variable
         with Vertical(id="variable-editor", classes="templates-dialog") as dialog:
             dialog.border_title = Content(
-                "New variable" if variable is None else f"Edit variable · {variable.name}"
+                "New variable"
+                if variable is None
+                else printable(f"Edit variable · {variable.name}", single_line=True)
             )
             with Grid(classes="editor-fields"):
                 yield Label("Name", classes="editor-label")
                 yield Input(
-                    variable.name if variable else "",
+                    without_controls(variable.name) if variable else "",
                     placeholder="style  (letters, digits and _)",
                     id="variable-name",
                     compact=True,
                 )
                 yield Label("About", classes="editor-label")
                 yield Input(
-                    variable.description if variable else "",
+                    without_controls(variable.description) if variable else "",
                     placeholder="what the values are (optional)",
                     id="variable-description",
                     compact=True,
                 )
             yield Label("Values · one a line", classes="editor-section")
             yield TextArea(
-                "\n".join(variable.values) if variable else "",
+                without_controls("\n".join(variable.values)) if variable else "",
                 id="variable-values",
                 soft_wrap=False,
                 tab_behavior="focus",
@@ -256,16 +262,16 @@ class VariableEditor(_Editor):
             Content.assemble(
                 ("✓ ", "$success"),
                 (f"{count} value{'s' if count != 1 else ''}", "bold"),
-                (f" for {{{name}}}" if name else "", "$foreground-muted"),
+                (
+                    printable(f" for {{{name}}}", single_line=True) if name else "",
+                    "$foreground-muted",
+                ),
             )
         ]
         if self.variable is not None and name != self.variable.name and self.used_by:
             users = ", ".join(self.used_by)
-            lines.append(
-                Content.styled(
-                    f"⚠ renaming leaves {{{self.variable.name}}} unknown in: {users}", "$warning"
-                )
-            )
+            warning = f"⚠ renaming leaves {{{self.variable.name}}} unknown in: {users}"
+            lines.append(Content.styled(printable(warning, single_line=True), "$warning"))
         check.update(Content("\n").join(lines))
         return []
 

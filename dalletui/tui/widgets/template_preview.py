@@ -10,6 +10,7 @@ from textual.widgets import Static
 from dalletui.errors import ValidationError
 from dalletui.formatting import shorten
 from dalletui.services.templates import MAX_EXPANSIONS, Expansion, expand_with, scan
+from dalletui.textsafe import printable
 
 KNOWN_STYLE = "bold $accent"
 UNKNOWN_STYLE = "bold underline $error"
@@ -22,7 +23,7 @@ def highlight(body: str, known: Mapping[str, Sequence[str]]) -> Content:
     """The body as typed: known ``{names}`` in one style, unknown ones and mistakes in another."""
     parts: list[str | tuple[str, str]] = []
     for token in scan(body):
-        source = body[token.source]
+        source = printable(body[token.source])
         if token.kind == "placeholder":
             parts.append((source, KNOWN_STYLE if token.value in known else UNKNOWN_STYLE))
         elif token.kind == "error":
@@ -43,14 +44,16 @@ def summary(body: str, known: Mapping[str, Sequence[str]], samples: int = 3) -> 
     try:
         expansion = expand_with(body, known)
     except ValidationError as error:
-        return Content("\n").join(Content.styled(f"✗ {p}", PROBLEM_STYLE) for p in error.problems)
+        return Content("\n").join(
+            Content.styled(printable(f"✗ {p}"), PROBLEM_STYLE) for p in error.problems
+        )
     return describe(expansion, samples)
 
 
 def describe(expansion: Expansion, samples: int = 3) -> Content:
     """Count, factors and samples of a well-formed expansion (or its unknown names)."""
     if expansion.unknown:
-        names = ", ".join(f"{{{name}}}" for name in expansion.unknown)
+        names = printable(", ".join(f"{{{name}}}" for name in expansion.unknown), single_line=True)
         noun = "variable" if len(expansion.unknown) == 1 else "variables"
         return Content.styled(
             f"✗ Unknown {noun} {names}: define {'it' if noun == 'variable' else 'them'} "
@@ -72,7 +75,8 @@ def describe(expansion: Expansion, samples: int = 3) -> Content:
             Content.styled(f"⚠ more than a batch may hold ({MAX_EXPANSIONS:,})", "$warning")
         )
     for number, text in enumerate(expansion.samples(samples), start=1):
-        lines.append(Content.assemble((f"{number}. ", MUTED_STYLE), shorten(text, 300)))
+        sample = shorten(printable(text, single_line=True), 300)
+        lines.append(Content.assemble((f"{number}. ", MUTED_STYLE), sample))
     return Content("\n").join(lines)
 
 
