@@ -1,27 +1,43 @@
-"""``dalletui doctor graphics``: what the terminal is, how we know, what dalletui will draw and why.
+"""``dalletui doctor``: check the data folder (the default) or the terminal (``graphics``).
 
-Runs the same detection as the app (one batched query to the tty, capped at about a second,
-input flushed afterwards) and explains the decision, with what the user can change for better
-images. It never changes tmux or terminal settings itself. Registered into ``dalletui.cli``.
+``dalletui doctor [--fix] [--json]`` compares the database with the files under the data folder
+and repairs, with ``--fix``, what a crash leaves behind (``dalletui.services.doctor``): one line
+per finding, then a summary; the exit status is 0 when nothing is left to fix, 1 otherwise.
+
+``dalletui doctor graphics`` runs the same detection as the app (one batched query to the tty,
+capped at about a second, input flushed afterwards) and explains the decision, with what the
+user can change for better images. It never changes tmux or terminal settings itself.
+Registered into ``dalletui.cli``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from typing import Any
 
-from dalletui.cli import PARSER_EXTENSIONS, command
+from dalletui.cli import EXIT_ERROR, EXIT_USAGE, PARSER_EXTENSIONS, command
 from dalletui.config import Settings
+from dalletui.textsafe import dump_json, printable, printable_message
 
 
 def _add_parsers(sub: Any) -> None:
     doctor = sub.add_parser(
-        "doctor", help="check the terminal: 'doctor graphics' explains how images are shown"
+        "doctor",
+        help="check the data folder ('doctor --fix' repairs it); 'doctor graphics' explains "
+        "how images are shown",
     )
     doctor.add_argument(
-        "topic", nargs="?", default="graphics", choices=("graphics",), help="what to check"
+        "topic",
+        nargs="?",
+        default="data",
+        choices=("data", "graphics"),
+        help="what to check (default: data)",
+    )
+    doctor.add_argument(
+        "--fix", action="store_true", help="repair what can be repaired (data only)"
     )
     doctor.add_argument("--json", action="store_true", help="print JSON")
 
@@ -31,6 +47,115 @@ PARSER_EXTENSIONS.append(_add_parsers)
 
 @command("doctor")
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    if args.topic == "data":
+        return doctor_data(settings, fix=args.fix, as_json=args.json)
+    if args.fix:
+        print("dalletui: error: --fix repairs the data folder, not graphics", file=sys.stderr)
+        return EXIT_USAGE
+    return doctor_graphics(args, settings)
+
+
+def doctor_data(settings: Settings, *, fix: bool, as_json: bool) -> int:
+    """Check (and with ``fix`` repair) the data folder; 0 when healthy, 1 when problems remain."""
+    from dalletui.errors import StorageError
+    from dalletui.generation.files import ImageStore
+    from dalletui.services.doctor import DataDoctor
+    from dalletui.storage import DatabaseManager
+
+    if not settings.db_path.exists():
+        if as_json:
+            print(dump_json({"home": str(settings.home), "healthy": True, "findings": []}))
+        else:
+            print(_line(f"dalletui doctor: {settings.home}"))
+            print(_line(f"No database at {settings.db_path} yet: nothing to check."))
+        return 0
+    db = DatabaseManager(settings.db_path)
+    try:
+        db.open()
+    except StorageError as exc:
+        # A damaged or newer database: say so in the report's own shape, then stop.
+        if as_json:
+            data = {
+                "home": str(settings.home),
+                "healthy": False,
+                "findings": [{"kind": "database", "message": str(exc), "fixed": False}],
+            }
+            print(dump_json(data, indent=2))
+        else:
+            print(_line(f"dalletui doctor: {settings.home}"))
+            print(_line(f"problem  {printable_message(exc)}"))
+            print("1 problem, which dalletui doctor cannot fix.")
+        return EXIT_ERROR
+    try:
+        report = DataDoctor(db, ImageStore(settings.images_dir), settings.home).run(
+            full=True, fix=fix
+        )
+    finally:
+        db.close()
+    if as_json:
+        print(dump_json(report.to_dict(), indent=2))
+    else:
+        print("\n".join(report_lines(report)))
+    return 0 if report.healthy else EXIT_ERROR
+
+
+def report_lines(report: Any) -> list[str]:
+    """The data report: a heading, one line per check and finding, and a summary."""
+    lines = [f"dalletui doctor: {report.home}"]
+    if report.schema is not None:
+        database, code = report.schema
+        if database == code:
+            lines.append(f"ok       schema version {database}")
+    if report.integrity_mode != "skipped" and not report.integrity_problems:
+        lines.append(f"ok       database integrity ({report.integrity_mode})")
+    for finding in report.findings:
+        if finding.fixed:
+            lines.append(f"fixed    {finding.message} -> {finding.outcome}")
+        elif finding.outcome:
+            lines.append(f"failed   {finding.message} -> {finding.outcome}")
+        elif finding.fixable:
+            lines.append(f"problem  {finding.message} (--fix: {finding.remedy})")
+        else:
+            advice = f" ({finding.advice})" if finding.advice else ""
+            lines.append(f"problem  {finding.message}{advice}")
+    if report.trash is not None:
+        lines.append(f"info     trash: {report.trash.files:,} files, {_size(report.trash.bytes)}")
+    lines = [_line(line) for line in lines]
+    problems, left = len(report.findings), len(report.remaining)
+    if not problems:
+        lines.append("Healthy: no problems found.")
+    elif not left:
+        lines.append(f"{_count(problems, 'problem')}, all fixed.")
+    else:
+        fixed = len(report.fixed)
+        summary = f"{_count(problems, 'problem')}: {fixed} fixed, {left} left"
+        if not report.fixing and any(f.fixable for f in report.remaining):
+            summary += "; run `dalletui doctor --fix` to repair what can be repaired"
+        lines.append(summary + ".")
+    return lines
+
+
+def _line(text: str) -> str:
+    return printable(text, single_line=True)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size:,} bytes"
+    value = size / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GB"
+
+
+def doctor_graphics(args: argparse.Namespace, settings: Settings) -> int:
+    """What the terminal supports and which image mode dalletui picks, and why."""
     from dalletui.tui.graphics import backend, detect, policy
     from dalletui.tui.launch import request_source
 

@@ -242,3 +242,16 @@ def test_recovery_record_round_trip(home: Path) -> None:
     ((_, record),) = recovery.read_records(home)
     changes, usage = recovery.record_values(record)
     assert usage == {"cost": Decimal("0.01")} and changes["file_path"] == "/x.png"
+
+
+async def test_the_prompt_sent_is_the_prompt_stored_without_control_characters(
+    db: DatabaseManager, home: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    service = service_for(db, home, fake_openai)
+    outcome = await service.generate(
+        GenerationRequest(prompt="a \x1b]52;c;aGk=\x07fox \x1b[2Jin snow", **SMALL)
+    )
+    await service.aclose()
+    assert fake_openai.generation_requests[0].body["prompt"] == "a fox in snow"
+    assert outcome.prompt.text == "a fox in snow"
+    assert "Control characters were removed from the prompt." in outcome.warnings

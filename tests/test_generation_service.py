@@ -318,25 +318,6 @@ async def test_offline_provider_is_default_without_key(db: DatabaseManager, home
     assert Image.open(row.file_path).size == (1024, 1024)
 
 
-def test_recover_interrupted_only_touches_dead_owners(db: DatabaseManager, home: Path) -> None:
-    service = GenerationService(db, ImageStore(home / "images"), Settings(home=home))
-    prompt = db.record_prompt_use("crash")
-    common = dict(
-        provider="offline",
-        model="gpt-image-2",
-        size="1024x1024",
-        quality="auto",
-        output_format="png",
-    )
-    dead = db.create_generations(prompt, 1, params={"owner_pid": 2**22 + 12345}, **common)[0]
-    alive = db.create_generations(
-        prompt, 1, params={"owner_pid": __import__("os").getpid()}, **common
-    )[0]
-    assert service.recover_interrupted() == 1
-    assert db.get_generation(dead.id).status == "interrupted"
-    assert db.get_generation(alive.id).status == "pending"
-
-
 def test_split_usage_keeps_totals() -> None:
     from dalletui.generation.types import Usage
 

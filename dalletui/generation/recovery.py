@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -52,7 +53,7 @@ def _json_default(value: Any) -> Any:
 
 def _write(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     with open(temp, "wb") as handle:
         handle.write(payload)
         handle.flush()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
+import dataclasses
 import logging
 import os
 import time
@@ -42,9 +42,8 @@ from dalletui.generation.types import (
     ProviderImage,
     Usage,
 )
-from dalletui.processes import process_alive
 from dalletui.storage import DatabaseManager
-from dalletui.storage.models import Generation, Prompt, now
+from dalletui.storage.models import Generation, Prompt, normalize_prompt, now
 
 log = logging.getLogger(__name__)
 
@@ -140,22 +139,6 @@ class GenerationService:
         """Warnings for ``request``; raises ``ValidationError`` with every problem."""
         return validate_request(request, self.catalog)
 
-    def recover_interrupted(self) -> int:
-        """Pending rows whose process is gone (a crash) become ``interrupted``."""
-        pending = self.db.list_generations(status="pending", limit=100_000)
-        # A pid can be reused; no request legitimately stays pending for an hour.
-        stale = now() - dt.timedelta(hours=1)
-        dead = [
-            g.id
-            for g in pending
-            if g.created_at < stale or not process_alive(g.params.get("owner_pid"))
-        ]
-        if not dead:
-            return 0
-        return self.db.fail_generations(
-            dead, "interrupted", ErrorKind.INTERRUPTED, INTERRUPTED_MESSAGE
-        )
-
     async def generate(
         self,
         request: GenerationRequest,
@@ -167,7 +150,14 @@ class GenerationService:
     ) -> GenerationOutcome:
         """Run one request end to end. Raises before anything is recorded or sent when the
         request is invalid (``ValidationError``) or the images folder is not writable."""
+        clean = normalize_prompt(request.prompt)
+        cleaned = clean != request.prompt.strip()
+        if cleaned:
+            # What is sent is what is stored: no terminal control characters in either.
+            request = dataclasses.replace(request, prompt=clean)
         warnings = self.validate(request)
+        if cleaned:
+            warnings.append("Control characters were removed from the prompt.")
         for warning in warnings:
             log.warning("%s", warning)
         chosen = self.provider(provider)

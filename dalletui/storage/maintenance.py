@@ -160,7 +160,7 @@ class MaintenanceStore(StoreBase):
             select = Generation.select(Generation.id, Generation.status).where(
                 Generation.id.in_(chunk)
             )
-            statuses.update(dict(select.tuples()))
+            statuses.update((row.id, row.status) for row in select)
         return statuses
 
     # -- fixes ----------------------------------------------------------------------------------
