@@ -6,7 +6,7 @@ Bad input exits non-zero with one clear line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -16,6 +16,7 @@ from typing import Any
 from dalletui import __version__
 from dalletui.config import Settings, load_settings
 from dalletui.errors import DalleTuiError
+from dalletui.textsafe import SecretFilter, dump_json, printable, printable_message
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -35,19 +36,56 @@ def command(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+#: The largest integer SQLite stores (a signed 64-bit INTEGER); ids and seeds must fit.
+MAX_INT64 = 2**63 - 1
+MIN_INT64 = -(2**63)
+
+
+def _shown(text: str, width: int = 40) -> str:
+    """Outside text quoted in an error message: one line, not too long."""
+    text = printable(text, single_line=True)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type`` accepting whole numbers from ``low`` to ``high``.
+
+    Out-of-range values are refused while parsing, before anything is opened or changed (an
+    integer too large for SQLite used to fail half-way, after a use count was bumped).
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:  # also "Exceeds the limit (4300 digits)"
+            raise argparse.ArgumentTypeError(f"'{_shown(text)}' is not a whole number") from exc
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{_shown(str(value))} must be at least {low}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{_shown(str(value))} must be at most {high}")
+        return value
+
+    parse.__name__ = "whole number"  # what argparse calls the type in its own messages
+    return parse
+
+
+_positive_int = int_between(1, MAX_INT64)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"dalletui: error: {message} (see dalletui --help)\n")
+        # argparse quotes the user's text ("invalid choice: ..."): keep it to one line.
+        line = _shown(message, 300)
+        self.exit(EXIT_USAGE, f"dalletui: error: {line} (see dalletui --help)\n")
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # Python 3.11's argparse drops an attached value that is exactly "--" ("--search=--",
+        # "-s--") and stores [] where a string belongs. Take the "--" literally instead.
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +155,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         page = services.history.search(query)
         if args.json:
             rows = [{**p.to_dict(), "generation_count": p.generation_count} for p in page.items]
-            print(json.dumps(rows, ensure_ascii=False, indent=2))
+            print(dump_json(rows, indent=2))
             return 0
         if not page.items:
             print("No prompts found.", file=sys.stderr)
@@ -131,9 +169,10 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _one_line(text: str, width: int = 100) -> str:
+    """Outside text on one line: no control character reaches the terminal."""
     from dalletui.storage.models import shorten
 
-    return shorten(text, width)
+    return shorten(printable(text, single_line=True), width)
 
 
 @command("favorite")
@@ -154,7 +193,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         summary = services.history.import_file(args.file)
         line = (
-            f"Imported {summary.lines:,} lines from {args.file}: {summary.added:,} new prompts, "
+            f"Imported {summary.lines:,} lines from {_one_line(str(args.file), 200)}: "
+            f"{summary.added:,} new prompts, "
             f"{summary.bumped:,} already in history"
         )
         if summary.cleaned:
@@ -172,11 +212,24 @@ def run_tui(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extensions()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _log_to(None, args.verbose)
+    """Run one command; return its exit status.
+
+    Every failure ends as one line on stderr and a non-zero status: argparse's usage errors
+    (``SystemExit(2)``, as argparse does), ``DalleTuiError`` (1), and, as a last resort, any
+    other exception ("internal error", its traceback written to the log file instead).
+    """
+    _robust_output()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    refusal = _refuse_arguments(arguments)
+    if refusal:
+        print(f"dalletui: error: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
+    settings: Settings | None = None
     try:
+        _load_extensions()
+        parser = build_parser()
+        args = parser.parse_args(arguments)
+        _log_to(None, args.verbose)
         settings = load_settings(home=args.home, config_path=args.config)
         settings = settings.with_overrides(graphics=args.graphics)
         if args.command is None:
@@ -185,13 +238,82 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_tui(settings)
         return COMMANDS[args.command](args, settings)
     except DalleTuiError as exc:
-        print(f"dalletui: error: {exc}", file=sys.stderr)
+        message = printable(printable_message(exc), single_line=True)
+        print(f"dalletui: error: {message}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("dalletui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # noqa: BLE001 - the last resort: a line, not a traceback
+        return _internal_error(exc, arguments, settings)
+
+
+#: Starts the one line printed for an unexpected exception; tests assert it never appears.
+INTERNAL_ERROR = "dalletui: internal error:"
+
+
+def _internal_error(exc: BaseException, arguments: list[str], settings: Settings | None) -> int:
+    """Write the traceback to the log file and print one line saying where it is."""
+    import datetime
+    import tempfile
+    import traceback
+
+    from dalletui.textsafe import redact_secrets
+
+    secrets = [settings.api_key] if settings is not None else []
+    folder = settings.home if settings is not None else Path(tempfile.gettempdir())
+    log_path = folder / "dalletui.log"
+    details = "".join(traceback.format_exception(exc))
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    entry = f"{stamp} internal error in: dalletui {' '.join(arguments)}\n{details}\n"
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a", encoding="utf-8", errors="backslashreplace") as handle:
+            handle.write(redact_secrets(entry, secrets))
+        where = f"details in {log_path}"
+    except OSError as write_error:
+        where = f"the details could not be written to {log_path} ({write_error.strerror})"
+    where = printable(where, single_line=True)
+    summary = _shown(redact_secrets(f"{type(exc).__name__}: {exc}", secrets), 200)
+    print(f"{INTERNAL_ERROR} {summary}; {where}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _refuse_arguments(arguments: Sequence[str]) -> str | None:
+    """A sentence refusing the first argument no command line could mean, or None.
+
+    Argument bytes that are not UTF-8 reach Python as lone surrogates (``\\udcff`` for byte
+    0xff); they cannot be stored, searched for or sent, so they are refused before anything is
+    opened, with the bytes shown as ``\\xff``.
+    """
+    for argument in arguments:
+        if not isinstance(argument, str):
+            return f"argument {argument!r} is not text"
+        if "\x00" in argument:
+            return f"argument '{_shown(argument, 60)}' holds a NUL character"
+        if any("\ud800" <= char <= "\udfff" for char in argument):
+            shown = "".join(
+                f"\\x{ord(c) - 0xDC00:02x}"
+                if "\udc80" <= c <= "\udcff"
+                else f"\\u{ord(c):04x}"
+                if "\ud800" <= c <= "\udfff"
+                else c
+                for c in argument
+            )
+            return f"argument '{_shown(shown, 60)}' is not valid UTF-8 text"
+    return None
+
+
+def _robust_output() -> None:
+    """Printing never raises for a character the terminal's encoding lacks (a non-UTF-8 locale):
+    stdout shows it as '?', stderr as a backslash escape."""
+    for stream, errors in ((sys.stdout, "replace"), (sys.stderr, "backslashreplace")):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):  # a replaced stream (tests, pipes) may refuse
+                reconfigure(errors=errors)
 
 
 def _log_to(path: Path | None, verbose: bool) -> None:
@@ -209,6 +331,7 @@ def _log_to(path: Path | None, verbose: bool) -> None:
         except OSError:
             handler = logging.NullHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handler.addFilter(SecretFilter())
     root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
 
@@ -217,7 +340,12 @@ def _load_extensions() -> None:
     """Import the modules that add subcommands (each registers itself once)."""
     import importlib
 
-    for module in ("dalletui.commands", "dalletui.doctor"):
+    for module in (
+        "dalletui.commands",
+        "dalletui.commands_usage",
+        "dalletui.doctor",
+        "dalletui.commands_trash",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -226,4 +354,7 @@ def _load_extensions() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the canonical module: extensions register into ``dalletui.cli``, not ``__main__``.
+    from dalletui.cli import main as _main
+
+    sys.exit(_main())
