@@ -296,7 +296,11 @@ def _load_extra_checks() -> None:
     """Later phases add checks in sibling modules (generation, UI); import them if present."""
     import importlib
 
-    for name in ("verification.checks_generation", "verification.checks_ui"):
+    for name in (
+        "verification.checks_generation",
+        "verification.checks_trust",
+        "verification.checks_ui",
+    ):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
