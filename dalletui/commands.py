@@ -10,10 +10,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dalletui.cli import PARSER_EXTENSIONS, _positive_int, command
+from dalletui.cli import (
+    MAX_INT64,
+    MIN_INT64,
+    PARSER_EXTENSIONS,
+    _positive_int,
+    command,
+    int_between,
+)
 from dalletui.config import Settings
 from dalletui.errors import ConfigError
 from dalletui.formatting import format_money
+from dalletui.textsafe import dump_json, printable, printable_message, redact_secrets
 
 
 def _add_parsers(sub: Any) -> None:
@@ -22,16 +30,26 @@ def _add_parsers(sub: Any) -> None:
     gen.add_argument("--model", "-m", help="model name (see dalletui models)")
     gen.add_argument("--size", "-s", help="WIDTHxHEIGHT or auto")
     gen.add_argument("--quality", "-q", help="low, medium, high, auto (model dependent)")
-    gen.add_argument("-n", type=_positive_int, help="number of images (1-10)")
+    gen.add_argument("-n", type=int_between(1, 10), help="number of images (1-10)")
     gen.add_argument("--format", "-f", dest="output_format", help="png, jpeg or webp")
     gen.add_argument("--background", help="auto, opaque or transparent")
-    gen.add_argument("--compression", type=int, help="0-100, for jpeg and webp")
-    gen.add_argument("--seed", type=int, help="seed for the offline provider")
+    gen.add_argument("--compression", type=int_between(0, 100), help="0-100, for jpeg and webp")
+    # The seed is stored with the generation: it must fit SQLite's 64-bit INTEGER.
+    gen.add_argument(
+        "--seed", type=int_between(MIN_INT64, MAX_INT64), help="seed for the offline provider"
+    )
     gen.add_argument(
         "--provider", "-p", choices=("openai", "offline"), help="default: openai if a key is set"
     )
     gen.add_argument("--out", type=Path, help="also copy the images into this folder")
     gen.add_argument("--json", action="store_true", help="print JSON")
+
+    retry = sub.add_parser(
+        "retry", help="send a failed or possibly billed request again (see dalletui history)"
+    )
+    retry.add_argument("id", type=_positive_int, help="generation id (from the error message)")
+    retry.add_argument("--out", type=Path, help="also copy the images into this folder")
+    retry.add_argument("--json", action="store_true", help="print JSON")
 
     models = sub.add_parser("models", help="list the model catalogue (retired models marked)")
     models.add_argument("--json", action="store_true", help="print JSON")
@@ -73,47 +91,81 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     if args.provider:
         settings = settings.with_overrides(provider=args.provider)
     request = _request(args, settings)
-    _check_out_dir(args.out)
     services = open_services(settings)
     try:
         services.generation.validate(request)
+        services.generation.provider()  # a missing or unusable key is said before anything else
+        _check_out_dir(args.out)
         provider = services.generation.provider_name
         if provider == "offline" and not args.json:
             print("Offline: no OPENAI_API_KEY, drawing local placeholder images.", file=sys.stderr)
-        outcome = asyncio.run(_generate(services, request))
+        outcome = asyncio.run(_generate(services, request, quiet=args.json))
     finally:
         services.close()
-    copies = _copy_out(outcome.succeeded, args.out) if args.out else {}
+    return _report(outcome, request.n, provider, args)
+
+
+def _report(outcome: Any, asked: int, provider: str, args: argparse.Namespace) -> int:
+    """Print an outcome (paths, each image's own cost, the total) and return the exit code."""
+    out = getattr(args, "out", None)
+    copies = _copy_out(outcome.succeeded, out) if out else {}
     if args.json:
-        print(json.dumps(_outcome_json(outcome, provider, copies), ensure_ascii=False, indent=2))
+        print(dump_json(_outcome_json(outcome, provider, copies), indent=2))
     else:
         for warning in outcome.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {printable(warning)}", file=sys.stderr)
         for g in outcome.generations:
             if g.status == "succeeded":
-                usage = g.usage_row if hasattr(g, "usage_row") else None
-                cost = format_money(usage.cost) if usage else "unknown"
+                usage = g.usage_row
+                cost = format_money(outcome.costs.get(g.id, usage.cost if usage else None))
                 tokens = f", {usage.total_tokens:,} tokens" if usage and usage.total_tokens else ""
                 where = copies.get(g.id, g.file_path)
-                print(f"{where}  ({g.width}x{g.height}, {g.model}, {cost}{tokens}, {g.provider})")
+                line = f"{where}  ({g.width}x{g.height}, {g.model}, {cost}{tokens}, {g.provider})"
+                print(printable(line, single_line=True))
         total = format_money(outcome.cost)
         done = len(outcome.succeeded)
-        print(f"{done} of {request.n} images in {outcome.seconds:.1f}s, cost {total}")
+        if outcome.possibly_billed:
+            total = "unknown (possibly billed)"
+        print(f"{done} of {asked} images in {outcome.seconds:.1f}s, cost {total}")
     if outcome.error is not None:
-        print(f"dalletui: error: {outcome.error}", file=sys.stderr)
+        print(f"dalletui: error: {printable_message(outcome.error)}", file=sys.stderr)
         return 1
     return 0
 
 
-async def _generate(services, request):  # noqa: ANN001, ANN202
+def _print_wait(wait: Any) -> None:
+    print(f"dalletui: {wait.describe()} (ctrl+c stops)", file=sys.stderr, flush=True)
+
+
+async def _generate(services, request, *, quiet: bool = False, retry_id: int | None = None):  # noqa: ANN001, ANN202
+    on_wait = None if quiet else _print_wait
     try:
-        outcome = await services.generation.generate(request)
+        if retry_id is not None:
+            return await services.generation.retry(retry_id, on_wait=on_wait)
+        return await services.generation.generate(request, on_wait=on_wait)
     finally:
         await services.generation.aclose()
-    # Attach usage rows for display (one query, in this thread).
-    by_id = {g.id: g for g in services.db.generations_for_prompt(outcome.prompt.id)}
-    outcome.generations = [by_id.get(g.id, g) for g in outcome.generations]
-    return outcome
+
+
+@command("retry")
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    """Send a failed, cancelled, interrupted or possibly billed request again."""
+    from dalletui.services.context import open_services
+
+    services = open_services(settings)
+    try:
+        request = services.generation.request_for(args.id)
+        generation = services.db.get_generation(args.id)
+        if generation.status == "possibly_billed" and not args.json:
+            print(
+                f"Generation #{args.id} may already have been billed; sending it again as a new "
+                "request.",
+                file=sys.stderr,
+            )
+        outcome = asyncio.run(_generate(services, request, quiet=args.json, retry_id=args.id))
+    finally:
+        services.close()
+    return _report(outcome, request.n, generation.provider, args)
 
 
 def _copy_out(generations: list, out: Path) -> dict[int, str]:
@@ -147,7 +199,8 @@ def _outcome_json(outcome, provider: str, copies: dict[int, str]) -> dict[str, A
                 "cost": None if usage is None or usage.cost is None else str(usage.cost),
                 "tokens": None if usage is None else usage.total_tokens,
                 "error_kind": g.error_kind,
-                "error": g.error_message,
+                "error": None if g.error_message is None else redact_secrets(g.error_message),
+                "request_id": g.request_id,
                 "revised_prompt": g.revised_prompt,
             }
         )
@@ -155,11 +208,12 @@ def _outcome_json(outcome, provider: str, copies: dict[int, str]) -> dict[str, A
         "prompt_id": outcome.prompt.id,
         "provider": provider,
         "cost": None if outcome.cost is None else str(outcome.cost),
+        "possibly_billed": outcome.possibly_billed,
         "seconds": round(outcome.seconds, 3),
         "warnings": outcome.warnings,
         "error": None
         if outcome.error is None
-        else {"kind": outcome.error.kind, "message": str(outcome.error)},
+        else {"kind": outcome.error.kind, "message": redact_secrets(str(outcome.error))},
         "images": images,
     }
 

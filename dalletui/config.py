@@ -26,17 +26,38 @@ PROVIDERS = ("auto", "openai", "offline")
 GRAPHICS_MODES = ("auto", "kitty", "sixel", "halfcell", "unicode", "off")
 
 
+def expand_path(value: str | Path, setting: str) -> Path:
+    """``value`` as a path with a leading ``~`` or ``~user`` expanded.
+
+    Raises ``ConfigError`` naming ``setting`` (``DALLETUI_HOME``, ``--home``, ...) and the value
+    when the home folder cannot be found (``~nosuchuser/x``, or ``~`` without ``$HOME``), where
+    ``Path.expanduser`` raises ``RuntimeError``.
+    """
+    path = Path(value)
+    try:
+        return path.expanduser()
+    except RuntimeError as exc:
+        head = str(value).replace("\\", "/").split("/", 1)[0]
+        whose = f"user '{head[1:]}'" if len(head) > 1 else "the current user"
+        raise ConfigError(
+            f"{setting} is '{value}', but the home folder of {whose} cannot be found to "
+            "expand it; write the path out in full."
+        ) from exc
+
+
 def default_home() -> Path:
     """The data folder: ``DALLETUI_HOME`` or the platform's user data dir."""
     env = os.environ.get("DALLETUI_HOME")
-    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir(APP_NAME))
+    if env:
+        return expand_path(env, "DALLETUI_HOME")
+    return Path(platformdirs.user_data_dir(APP_NAME))
 
 
 def default_config_path() -> Path:
     """The config file: ``DALLETUI_CONFIG`` or ``<user config dir>/config.toml``."""
     env = os.environ.get("DALLETUI_CONFIG")
     if env:
-        return Path(env).expanduser()
+        return expand_path(env, "DALLETUI_CONFIG")
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
@@ -58,6 +79,16 @@ class Settings:
     graphics: str = "auto"
     #: Terminal cell size in pixels as ``WxH`` for terminals that report a wrong one.
     cell_size: str | None = None
+    #: Seconds to wait for the API's answer to one image request. The facts file gives no
+    #: latencies, so this is not measured: the slow end is high/xhigh/max quality at the
+    #: largest sizes (up to 3840x2160). Too short costs more than too long: a timed-out request
+    #: may have been billed and is not re-sent, while a long wait is visible and cancellable
+    #: (escape). 300 s is generous for that and still unblocks a batch on a hung server in five
+    #: minutes (the SDK's own default is 600 s). For streams it bounds the silence between
+    #: events, not the whole stream.
+    request_timeout: float = 300.0
+    #: Days an entry stays in the trash before it is purged when dalletui starts (0: never).
+    trash_days: int = 30
     price_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     # repr=False keeps the key out of logs, tracebacks and debug dumps.
     api_key: str | None = field(default=None, repr=False)
@@ -95,6 +126,8 @@ _FILE_KEYS = {
     "project": str,
     "graphics": str,
     "cell_size": str,
+    "request_timeout": object,  # int or float: checked with the environment value below
+    "trash_days": int,
     "api_key": str,
     "home": str,
 }
@@ -142,11 +175,20 @@ def _readable_by_others(path: Path) -> bool:
     return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
 
 
+def _text_setting(value: str, name: str) -> str:
+    """An environment value as text; bytes that are not UTF-8 are refused, naming the variable."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{name} is not valid UTF-8 text; set it again.") from None
+    return value
+
+
 def load_settings(
     home: Path | str | None = None, config_path: Path | str | None = None
 ) -> Settings:
     """Build settings from defaults, the config file, the environment and arguments."""
-    path = Path(config_path).expanduser() if config_path else default_config_path()
+    path = expand_path(config_path, "--config") if config_path else default_config_path()
     values, warnings = _read_file(path)
     env = os.environ
     if env.get("OPENAI_API_KEY"):
@@ -161,13 +203,13 @@ def load_settings(
         ("DALLETUI_CELL_SIZE", "cell_size"),
     ):
         if env.get(env_name):
-            values[key] = env[env_name]
+            values[key] = _text_setting(env[env_name], env_name)
     if home is not None:
-        resolved_home = Path(home).expanduser()
+        resolved_home = expand_path(home, "--home")
     elif env.get("DALLETUI_HOME"):
         resolved_home = default_home()
     elif "home" in values:
-        resolved_home = Path(values["home"]).expanduser()
+        resolved_home = expand_path(values["home"], f"'home' in {path}")
     else:
         resolved_home = default_home()
     values.pop("home", None)
@@ -184,6 +226,44 @@ def load_settings(
     cell_size = values.get("cell_size")
     if cell_size is not None and not re.fullmatch(r"\s*\d+\s*[xX]\s*\d+\s*", cell_size):
         raise ConfigError(f"Cell size '{cell_size}' must be WIDTHxHEIGHT in pixels, e.g. 10x20.")
+    if env.get("DALLETUI_REQUEST_TIMEOUT"):
+        values["request_timeout"] = env["DALLETUI_REQUEST_TIMEOUT"]
+        timeout_source = "DALLETUI_REQUEST_TIMEOUT"
+    else:
+        timeout_source = f"'request_timeout' in {path}"
+    if "request_timeout" in values:
+        raw_timeout = values["request_timeout"]
+        # The environment gives text; the TOML file must give a number (not a string or bool).
+        if timeout_source == "DALLETUI_REQUEST_TIMEOUT":
+            readable = isinstance(raw_timeout, str)
+        else:
+            readable = isinstance(raw_timeout, int | float) and not isinstance(raw_timeout, bool)
+        try:
+            seconds = float(raw_timeout) if readable else -1.0
+        except (ValueError, OverflowError):
+            seconds = -1.0
+        if not 0 < seconds < float("inf"):  # also false for NaN
+            raise ConfigError(
+                f"{timeout_source} must be a positive number of seconds, e.g. 300; "
+                f"got {raw_timeout!r}."
+            )
+        values["request_timeout"] = seconds
+    if env.get("DALLETUI_TRASH_DAYS"):
+        values["trash_days"], days_source = env["DALLETUI_TRASH_DAYS"], "DALLETUI_TRASH_DAYS"
+    else:
+        days_source = f"'trash_days' in {path}"
+    if "trash_days" in values:
+        raw_days = values["trash_days"]
+        try:
+            days = -1 if isinstance(raw_days, bool) else int(str(raw_days).strip())
+        except ValueError:
+            days = -1
+        if not 0 <= days <= 36_500:
+            raise ConfigError(
+                f"{days_source} must be a whole number of days from 0 (keep the trash until "
+                f"it is emptied) to 36500; got {raw_days!r}."
+            )
+        values["trash_days"] = days
     for warning in warnings:
         log.warning("%s", warning)
     return Settings(

@@ -156,11 +156,11 @@ class GenerationService:
             # What is sent is what is stored: no terminal control characters in either.
             request = dataclasses.replace(request, prompt=clean)
         warnings = self.validate(request)
+        chosen = self.provider(provider)
         if cleaned:
             warnings.append("Control characters were removed from the prompt.")
         for warning in warnings:
             log.warning("%s", warning)
-        chosen = self.provider(provider)
         started = time.monotonic()
         # Never pay for images we could not keep: prove the folder is writable before sending.
         await asyncio.to_thread(self.images.check_writable, now())

@@ -1,4 +1,4 @@
-"""Prompt history: search, favourites, reuse, delete, import."""
+"""Prompt history: search, favourites, reuse, delete (to the trash), import."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import IO
 
 from dalletui.errors import ValidationError
 from dalletui.generation.files import ImageStore
+from dalletui.services.trash import TrashOutcome, TrashService
 from dalletui.storage import DatabaseManager, ImportSummary, PromptPage, PromptQuery
 from dalletui.storage.models import (
     CONTROL_CHARS,
@@ -26,9 +27,12 @@ log = logging.getLogger(__name__)
 class HistoryService:
     """What the History screen and the ``history``/``favorite`` commands do."""
 
-    def __init__(self, db: DatabaseManager, images: ImageStore) -> None:
+    def __init__(
+        self, db: DatabaseManager, images: ImageStore, trash: TrashService | None = None
+    ) -> None:
         self.db = db
         self.images = images
+        self.trash = trash or TrashService(db, images)
 
     def search(self, query: PromptQuery) -> PromptPage:
         return self.db.search_prompts(query)
@@ -60,17 +64,9 @@ class HistoryService:
     def set_favorite(self, prompt_id: int, on: bool) -> Prompt:
         return self.db.set_favorite(prompt_id, on)
 
-    def delete(self, prompt_id: int, *, remove_files: bool) -> int:
-        """Delete a prompt and its generations (and their files if asked); returns files removed."""
-        removed = self.db.delete_prompt(prompt_id)
-        files = 0
-        if remove_files:
-            for generation in removed:
-                if generation.file_path:
-                    thumb = Path(generation.thumbnail_path) if generation.thumbnail_path else None
-                    self.images.delete(Path(generation.file_path), thumb)
-                    files += 1
-        return files
+    def delete(self, prompt_id: int) -> TrashOutcome:
+        """Move a prompt and its images to the trash (``trash.restore`` undoes it)."""
+        return self.trash.trash_prompt(prompt_id)
 
     def import_file(self, path: Path) -> ImportSummary:
         """Add prompts from a text file (one a line, ``.gz`` accepted), all or nothing.
@@ -97,7 +93,11 @@ def iter_prompt_lines(path: Path) -> Iterator[str]:
 
 def check_prompt_file(path: Path) -> int:
     """Check every line of a prompt file; returns how many lines hold control characters."""
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ValidationError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    if not is_file:
         raise ValidationError(f"{path} does not exist or is not a file.")
     cleaned = 0
     any_text = False
@@ -130,4 +130,3 @@ def check_prompt_file(path: Path) -> int:
     if not any_text:
         raise ValidationError(f"{path} holds no prompts (every line is blank).")
     return cleaned
-

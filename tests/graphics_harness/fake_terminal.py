@@ -4,6 +4,11 @@ A profile says what a terminal answers to XTVERSION (``CSI > q``), the kitty gra
 ``CSI 16 t`` and DA1 (``CSI c``), and which environment variables it sets. ``Responder`` reads
 what the program writes to the pty and answers each query after ``delay`` seconds (SSH-like
 latency), in order, like a real terminal; it also records everything the program wrote.
+
+A ``Responder`` works on its own duplicate of the leader fd and ``stop()`` joins both of its
+threads before closing that duplicate. So once ``stop()`` returns nothing of it is left running,
+and when the caller closes its leader and the kernel hands the same fd number to the next test's
+pty, no old thread can read that test's queries or write stale answers into it.
 """
 
 from __future__ import annotations
@@ -99,11 +104,16 @@ _QUERY = re.compile(rb"\x1b\[>0?q|\x1b_G[^\x1b]*a=q[^\x1b]*\x1b\\|\x1b\[16t|\x1b
 
 
 class Responder(threading.Thread):
-    """Reads the pty leader; answers queries after ``delay`` seconds; keeps all output."""
+    """Reads the pty leader; answers queries after ``delay`` seconds; keeps all output.
+
+    Use ``start()`` then ``stop()`` (or ``with Responder(...) as r:``). ``stop()`` returns only
+    when both threads have ended, and raises if one of them will not.
+    """
 
     def __init__(self, fd: int, profile: Profile, delay: float) -> None:
-        super().__init__(daemon=True)
-        self.fd = fd
+        super().__init__(daemon=True, name=f"responder-{profile.name}")
+        # Our own reference to the pty: the caller's fd number may be closed and reused.
+        self.fd = os.dup(fd)
         self.profile = profile
         self.delay = delay
         self.output = bytearray()
@@ -112,7 +122,10 @@ class Responder(threading.Thread):
         self._lock = threading.Lock()
         self._scanned = 0
         self._outbox: queue.Queue[tuple[float, bytes]] = queue.Queue()
-        threading.Thread(target=self._sender, daemon=True).start()
+        self._sender_thread = threading.Thread(
+            target=self._sender, daemon=True, name=f"responder-{profile.name}-sender"
+        )
+        self._closed = False
 
     def answer(self, query: bytes) -> bytes:
         p = self.profile
@@ -127,13 +140,17 @@ class Responder(threading.Thread):
             return b"\x1b[" + p.da1.encode() + b"c"
         return b""
 
+    def start(self) -> None:
+        self._sender_thread.start()
+        super().start()
+
     def run(self) -> None:
         while not self._halt.is_set():
             try:
                 ready, _, _ = select.select([self.fd], [], [], 0.02)
             except (OSError, ValueError):
                 return
-            if not ready:
+            if not ready or self._halt.is_set():
                 continue
             try:
                 chunk = os.read(self.fd, 65536)
@@ -162,12 +179,34 @@ class Responder(threading.Thread):
                 due, data = self._outbox.get(timeout=0.05)
             except queue.Empty:
                 continue
-            time.sleep(max(0.0, due - time.monotonic()))
+            # Wait on the event, not time.sleep: stop() must not wait out a long delay.
+            if self._halt.wait(max(0.0, due - time.monotonic())):
+                return
             with contextlib.suppress(OSError):
                 os.write(self.fd, data)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """End both threads, then close our fd. Safe to call more than once."""
         self._halt.set()
+        stuck = []
+        for thread in (self, self._sender_thread):
+            if thread.is_alive():
+                thread.join(timeout)
+            if thread.is_alive():
+                stuck.append(thread.name)
+        if stuck:
+            # Keep the fd open: closing it under a live thread is exactly the bug this avoids.
+            raise RuntimeError(f"fake terminal thread(s) did not stop: {', '.join(stuck)}")
+        if not self._closed:
+            self._closed = True
+            os.close(self.fd)
+
+    def __enter__(self) -> Responder:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 FAKE_TMUX = """#!/bin/sh

@@ -89,6 +89,13 @@ class OpenAIProvider:
                 "No OpenAI API key: set OPENAI_API_KEY, or use the offline provider "
                 "(--provider offline).",
             )
+        if not api_key.isascii() or not api_key.isprintable() or " " in api_key.strip():
+            # An HTTP header cannot carry it: say so before anything is sent (or recorded).
+            raise GenerationError(
+                ErrorKind.AUTHENTICATION,
+                "The API key holds characters an API key never has (spaces, non-ASCII or "
+                "control characters); check OPENAI_API_KEY.",
+            )
         self.timeout = float(timeout)
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         self._options: dict[str, Any] = {
