@@ -13,14 +13,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Select, TextArea
 
-from dalletui.errors import NotFoundError
 from dalletui.generation.types import GenerationRequest
 from dalletui.services.context import Services
 from dalletui.tui import graphics
 from dalletui.tui.app import DalleTuiApp, make_app
 from dalletui.tui.screens import history as history_module
 from dalletui.tui.screens.history import HistoryScreen
-from dalletui.tui.widgets.confirm import ChoiceModal
 from dalletui.tui.widgets.history_detail import GenerationCard, PromptDetail, cost_text
 from dalletui.tui.widgets.history_gallery import Gallery, GalleryCard
 from dalletui.tui.widgets.history_list import PromptList
@@ -203,7 +201,7 @@ async def test_model_filter_lists_known_models(app: DalleTuiApp, services: Servi
         assert shown_texts(screen) == ["a blue whale"]
 
 
-# -- reuse, delete -----------------------------------------------------------------------------
+# -- reuse, delete (to the trash) ------------------------------------------------------------------
 
 
 async def test_enter_reuses_the_prompt_with_its_last_parameters(
@@ -225,13 +223,12 @@ async def test_enter_reuses_the_prompt_with_its_last_parameters(
         assert compose.query_one("#pick-quality", Select).value == "low"
 
 
-@pytest.mark.parametrize(("answer", "files_kept"), [("k", True), ("x", False)])
-async def test_delete_asks_then_removes_the_prompt(
-    app: DalleTuiApp, services: Services, answer: str, files_kept: bool
+async def test_delete_moves_the_prompt_to_the_trash_without_asking(
+    app: DalleTuiApp, services: Services
 ) -> None:
+    """No dialog any more: d trashes at once (tests/test_tui_trash.py covers undo and files)."""
     outcome = await generate(services, "a doomed prompt")
     [generation] = outcome.generations
-    image, thumb = Path(generation.file_path), Path(generation.thumbnail_path)
     seed(services, ["a survivor"])
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_history(pilot)
@@ -239,40 +236,15 @@ async def test_delete_asks_then_removes_the_prompt(
         assert doomed is not None and doomed.text == "a doomed prompt"
 
         await pilot.press("d")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, ChoiceModal)
-        labels = [str(button.label) for button in modal.query("Button")]
-        assert labels == [
-            "Delete, keep image files (k)",
-            "Delete with image files (x)",
-            "Cancel (n)",
-        ]
-        await pilot.press(answer)
+        assert shown_texts(screen) == ["a survivor"]  # at once, before the worker lands
         await settle(pilot)
-
         assert app.screen is screen
-        with pytest.raises(NotFoundError):
-            services.history.get(doomed.id)
+        assert services.history.get(doomed.id).deleted_at is not None
         assert shown_texts(screen) == ["a survivor"]
         assert screen.prompt_list.border_title == "1 prompt"
-        assert image.exists() is files_kept
-        assert thumb.exists() is files_kept
-
-
-async def test_cancelling_the_delete_keeps_the_prompt(app: DalleTuiApp, services: Services) -> None:
-    seed(services, ["keep me"])
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await open_history(pilot)
-        await pilot.press("d")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, ChoiceModal)
-        assert [str(b.label) for b in modal.query("Button")] == ["Delete (y)", "Cancel (n)"]
-        await pilot.press("escape")
-        await settle(pilot)
-        assert app.screen is screen
-        assert shown_texts(screen) == ["keep me"]
+        assert not Path(generation.file_path).exists()
+        [entry] = services.trash.entries()
+        assert entry.prompt_id == doomed.id and entry.image_count == 1
 
 
 # -- details and gallery -----------------------------------------------------------------------

@@ -6,10 +6,12 @@ import logging
 from dataclasses import dataclass
 
 from dalletui.config import Settings
+from dalletui.errors import DalleTuiError
 from dalletui.generation.files import ImageStore
 from dalletui.services.generation import GenerationService
 from dalletui.services.history import HistoryService
 from dalletui.services.templates import TemplateService
+from dalletui.services.trash import TrashService
 from dalletui.services.usage import UsageService
 from dalletui.storage import DatabaseManager
 
@@ -27,6 +29,7 @@ class Services:
     usage: UsageService
     generation: GenerationService
     templates: TemplateService
+    trash: TrashService
 
     def close(self) -> None:
         self.db.close()
@@ -41,17 +44,39 @@ def open_services(settings: Settings) -> Services:
     db = DatabaseManager(settings.db_path).open()
     images = ImageStore(settings.images_dir)
     generation = GenerationService(db, images, settings)
-    interrupted = generation.recover_interrupted()
-    if interrupted:
-        log.warning(
-            "%d generation(s) left pending by an earlier run are now interrupted", interrupted
-        )
+    _repair_crash_leftovers(db, images, settings)
+    trash = TrashService(db, images, settings.home / "trash")
+    try:
+        trash.purge_expired(settings.trash_days)
+    except (DalleTuiError, OSError) as exc:  # an old trash is no reason not to start
+        log.warning("could not empty the old trash: %s", exc)
     return Services(
         settings=settings,
         db=db,
         images=images,
-        history=HistoryService(db, images),
+        history=HistoryService(db, images, trash),
         usage=UsageService(db),
         generation=generation,
         templates=TemplateService(db),
+        trash=trash,
     )
+
+
+def _repair_crash_leftovers(db: DatabaseManager, images: ImageStore, settings: Settings) -> None:
+    """What an earlier run killed mid-way left: pending rows, saved images, temps, records."""
+    from dalletui.services.doctor import DataDoctor
+
+    try:
+        report = DataDoctor(db, images, settings.home).startup()
+    except (DalleTuiError, OSError) as exc:  # a failed check is no reason not to start
+        log.warning("start-up data check failed (%s); run `dalletui doctor`", exc)
+        return
+    for finding in report.findings:
+        log.info("start-up check: %s -> %s", finding.message, finding.outcome or "left")
+    if report.findings:
+        left = len(report.remaining)
+        log.warning(
+            "start-up check of what an earlier run left: %s%s",
+            report.fixed_summary() or "nothing repaired",
+            f"; {left} problem(s) left, run `dalletui doctor`" if left else "",
+        )

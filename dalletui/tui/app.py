@@ -1,4 +1,4 @@
-"""The dalletui Textual app: four modes (Compose, History, Templates, Usage), one key surface."""
+"""The Textual app: five modes (Compose, History, Templates, Usage, Trash), one key surface."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dalletui.tui.screens.compose import ComposeScreen
 from dalletui.tui.screens.help import HelpScreen
 from dalletui.tui.screens.history import HistoryScreen
 from dalletui.tui.screens.templates import TemplatesScreen
+from dalletui.tui.screens.trash import TrashScreen
 from dalletui.tui.screens.usage import UsageScreen
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class DalleTuiApp(App[None]):
         "history": HistoryScreen,
         "templates": TemplatesScreen,
         "usage": UsageScreen,
+        "trash": TrashScreen,
     }
     DEFAULT_MODE = "compose"
     BINDINGS = [
@@ -76,6 +78,14 @@ class DalleTuiApp(App[None]):
             "Usage",
             id="mode.usage",
             tooltip="Images, tokens and spend",
+        ),
+        Binding(
+            "f6",
+            "switch_mode('trash')",
+            "Trash",
+            id="mode.trash",
+            tooltip="Restore or purge deleted prompts and images",
+            priority=True,  # the prompt editor (a TextArea) binds f6 to "select line"
         ),
         Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="Every key binding"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),

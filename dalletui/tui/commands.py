@@ -16,6 +16,7 @@ _MODES = (
     ("history", "Search past prompts and images (F3)"),
     ("templates", "Prompt templates and variables (F4)"),
     ("usage", "Images, tokens and spend (F5)"),
+    ("trash", "Restore or purge deleted prompts and images (F6)"),
 )
 
 
@@ -40,11 +41,23 @@ class DalleTuiCommands(Provider):
         found += [
             PaletteCommand("Generate images", self._generate, "Generate the prompt in Compose"),
             PaletteCommand("Cancel generation", self._cancel, "Stop the running generation"),
+            PaletteCommand(
+                "Trash: empty", self._empty_trash, "Delete everything in the trash (asks first)"
+            ),
             PaletteCommand("Help: keys", app.action_help, "Every key binding (F1)"),
             PaletteCommand(
                 "Theme: toggle dark / light", self._toggle_dark, "Switch between dark and light"
             ),
         ]
+        from dalletui.tui.screens.history import HistoryScreen
+
+        screen = app.screen
+        if isinstance(screen, HistoryScreen) and screen.check_action("undo", ()):
+            found.append(
+                PaletteCommand(
+                    "Undo delete", screen.action_undo, "Bring back what was just trashed (u)"
+                )
+            )
         return found
 
     async def discover(self) -> Hits:
@@ -83,6 +96,12 @@ class DalleTuiCommands(Provider):
             screen.action_cancel()
         else:
             self.app.notify("Nothing is generating.", title="Cancel")
+
+    async def _empty_trash(self) -> None:
+        app: Any = self.app
+        if app.current_mode != "trash":
+            await app.switch_mode("trash")
+        app.screen.request_empty()
 
     def _toggle_dark(self) -> None:
         app = self.app

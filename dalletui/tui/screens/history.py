@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
@@ -23,17 +24,19 @@ from textual.widgets import Checkbox, ContentSwitcher, Footer, Header, Input, Se
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from dalletui.errors import DalleTuiError
+from dalletui.services.trash import TrashRef
+from dalletui.textsafe import printable, printable_message
 from dalletui.tui.messages import DataChanged, ReusePrompt
-from dalletui.tui.widgets.confirm import Choice, ChoiceModal
 from dalletui.tui.widgets.history_detail import PromptDetail, plural
 from dalletui.tui.widgets.history_filters import FilterBar, HistoryFilters
-from dalletui.tui.widgets.history_gallery import Gallery, GalleryCard
+from dalletui.tui.widgets.history_gallery import Gallery, GalleryCard, GalleryFocus
 from dalletui.tui.widgets.history_list import PromptList
 from dalletui.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
     from dalletui.services.context import Services
     from dalletui.services.history import Generation, PromptPage
+    from dalletui.services.trash import TrashOutcome
 
 #: Rows in the first page (paints fast) and in each page after it.
 FIRST_PAGE = 100
@@ -45,7 +48,19 @@ DETAIL_DELAY = 0.12
 PROMPTS_VIEW = "history-prompts"
 GALLERY_VIEW = "gallery"
 #: Worker groups whose failures this screen reports.
-_GROUPS = ("search", "page", "detail", "favorite", "reuse", "delete", "gallery", "models")
+_GROUPS = (
+    "search",
+    "page",
+    "detail",
+    "favorite",
+    "reuse",
+    "delete",
+    "undo",
+    "gallery",
+    "models",
+)
+#: How many deletes ``u`` can take back, newest first.
+UNDO_DEPTH = 20
 
 
 def reuse_params(generation: Generation | None) -> dict[str, Any]:
@@ -107,7 +122,14 @@ class HistoryScreen(Screen[None]):
             "delete",
             "Delete",
             id="history.delete",
-            tooltip="Delete the prompt (asks first; image files optional)",
+            tooltip="Move the prompt (in the gallery: the image) to the trash; u undoes it",
+        ),
+        Binding(
+            "u",
+            "undo",
+            "Undo",
+            id="history.undo",
+            tooltip="Bring back what was just moved to the trash",
         ),
         Binding(
             "g",
@@ -164,6 +186,11 @@ class HistoryScreen(Screen[None]):
         self._empty_hint = ""
         self._favorite_lock = threading.Lock()
         self._wanted_favorite: dict[int, bool] = {}
+        #: What ``u`` takes back out of the trash, the latest last.
+        self._undo: list[TrashRef] = []
+        self._trashing: set[TrashRef] = set()
+        #: Where a trashed gallery card was, so undo can focus it there again.
+        self._card_places: dict[int, int] = {}
 
     @property
     def services(self) -> Services:
@@ -266,7 +293,8 @@ class HistoryScreen(Screen[None]):
     def _title(self) -> None:
         count = "…" if self.total is None else plural(self.total, "prompt")
         narrowed = self.filters.describe()
-        self.prompt_list.border_title = f"{count} · {narrowed}" if narrowed else count
+        title = f"{count} · {narrowed}" if narrowed else count
+        self.prompt_list.border_title = Content(printable(title, single_line=True))
         self.prompt_list.border_subtitle = (
             f"{len(self.prompt_list):,} loaded"
             if self.total and len(self.prompt_list) < self.total
@@ -377,7 +405,7 @@ class HistoryScreen(Screen[None]):
             self.prompt_list.focus()
         self.refresh_bindings()
 
-    def _reload_gallery_page(self, focus: Literal["first", "last", "none"] = "none") -> None:
+    def _reload_gallery_page(self, focus: GalleryFocus = "none") -> None:
         before_id, start = self._gallery_starts[-1]
         self._gallery_stale = False
         self._gallery_loading = True
@@ -391,7 +419,7 @@ class HistoryScreen(Screen[None]):
         start: int,
         page: int,
         size: int,
-        focus: Literal["first", "last", "none"],
+        focus: GalleryFocus,
     ) -> None:
         items = self.services.history.gallery(size + 1, before_id, succeeded_only=True)
         if get_current_worker().is_cancelled:
@@ -404,7 +432,7 @@ class HistoryScreen(Screen[None]):
         page: int,
         start: int,
         size: int,
-        focus: Literal["first", "last", "none"],
+        focus: GalleryFocus,
     ) -> None:
         self._gallery_loading = False
         if not items and page > 1:
@@ -478,6 +506,8 @@ class HistoryScreen(Screen[None]):
             return view == PROMPTS_VIEW
         if action in ("reuse", "favorite", "delete"):
             return True if self.target() is not None else None
+        if action == "undo":
+            return bool(self._undo)
         return True
 
     # -- actions --------------------------------------------------------------------------
@@ -545,54 +575,81 @@ class HistoryScreen(Screen[None]):
             self.services.history.set_favorite(prompt_id, on)
         self.app.call_from_thread(self.post_message, DataChanged("favorite"))
 
+    # -- trash and undo ---------------------------------------------------------------------
+
     def action_delete(self) -> None:
+        """Move the prompt (in the gallery: the focused image) to the trash at once; u undoes."""
         target = self.target()
         if target is None:
             return
-        excerpt = target.text if len(target.text) <= 160 else target.text[:159] + "…"
-        has_images = target.generation is not None or bool(target.generation_count)
-        if has_images:
-            count = target.generation_count
-            if not count:
-                what = "all its generations (this image and any others)"
-            else:
-                what = "its generation" if count == 1 else f"its {count:,} generations"
-            message = f"Delete this prompt and {what} from the history?"
-            choices: list[Choice[str]] = [
-                Choice("Delete, keep image files", "keep", "k", "warning"),
-                Choice("Delete with image files", "files", "x", "error"),
-                Choice("Cancel", None, "n"),
-            ]
+        if self.view == GALLERY_VIEW and target.generation is not None:
+            ref = TrashRef("generation", target.generation.id)
+            card = self.gallery.focused_card
+            if card is not None:
+                self._card_places[ref.id] = self.gallery.cards.index(card)
         else:
-            message = "Delete this prompt from the history?"
-            choices = [Choice("Delete", "keep", "y", "error"), Choice("Cancel", None, "n")]
-        modal: ChoiceModal[str] = ChoiceModal(
-            f"Delete prompt #{target.prompt_id}", message, choices, detail=excerpt, danger=True
-        )
+            ref = TrashRef("prompt", target.prompt_id)
+        if ref in self._trashing:
+            return  # a second press before the first has landed
+        self._trashing.add(ref)
+        if ref.kind == "prompt" and ref.id in self.prompt_list:
+            self.prompt_list.remove(ref.id)  # at once; the worker confirms it
+            if self.total:
+                self.total -= 1
+            self._title()
+        self._trash(ref)
 
-        def answered(choice: str | None) -> None:
-            if choice is not None:
-                self._delete(target.prompt_id, remove_files=choice == "files")
+    @work(thread=True, group="delete", exit_on_error=False)
+    def _trash(self, ref: TrashRef) -> None:
+        trash = self.services.trash
+        if ref.kind == "prompt":
+            outcome = trash.trash_prompt(ref.id)
+        else:
+            outcome = trash.trash_generation(ref.id)
+        self.app.call_from_thread(self._trashed, outcome)
 
-        self.app.push_screen(modal, answered)
-
-    @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
-    def _delete(self, prompt_id: int, *, remove_files: bool) -> None:
-        files = self.services.history.delete(prompt_id, remove_files=remove_files)
-        self.app.call_from_thread(self._deleted, prompt_id, files, remove_files)
-
-    def _deleted(self, prompt_id: int, files: int, remove_files: bool) -> None:
-        self.prompt_list.remove(prompt_id)
-        if self.total:
-            self.total -= 1
-        self._title()
+    def _trashed(self, outcome: TrashOutcome) -> None:
+        ref = outcome.item.ref
+        self._trashing.discard(ref)
+        self._undo.append(ref)
+        del self._undo[:-UNDO_DEPTH]
+        if ref.kind == "generation":
+            self.reload(keep_selection=True)  # its prompt has one image fewer
         if self.view == GALLERY_VIEW:
-            self._reload_gallery_page("first")
+            self._reload_gallery_page(self._card_places.get(ref.id, "none"))
         else:
             self._gallery_stale = True
-        note = f" and {plural(files, 'image file')}" if remove_files else "; image files kept"
-        self.notify(f"Deleted prompt #{prompt_id}{note}.", title="History", timeout=4)
-        self.post_message(DataChanged("delete"))
+        self.notify(f"Moved {ref.label} to the trash · u undo", title="Trash", timeout=6)
+        for problem in outcome.problems:
+            self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+        self.refresh_bindings()
+        self.post_message(DataChanged("trash"))
+
+    def action_undo(self) -> None:
+        """Take the last thing deleted here out of the trash, back where it was."""
+        if self._undo:
+            ref = self._undo.pop()
+            self.refresh_bindings()
+            self._restore(ref)
+
+    @work(thread=True, group="undo", exit_on_error=False)
+    def _restore(self, ref: TrashRef) -> None:
+        outcome = self.services.trash.restore(ref)
+        self.app.call_from_thread(self._restored, outcome)
+
+    def _restored(self, outcome: TrashOutcome) -> None:
+        item = outcome.item
+        self._serial += 1
+        self._search(self.filters, self._serial, item.prompt_id)  # back, and selected
+        if self.view == GALLERY_VIEW:
+            self._reload_gallery_page(self._card_places.pop(item.ref.id, "none"))
+        else:
+            self._gallery_stale = True
+        also = f" and prompt #{item.prompt_id}" if item.prompt_trashed else ""
+        self.notify(f"Restored {item.ref.label}{also}.", title="Trash", timeout=4)
+        for problem in outcome.problems:
+            self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+        self.post_message(DataChanged("trash"))
 
     # -- one error path ---------------------------------------------------------------------
 
@@ -602,7 +659,9 @@ class HistoryScreen(Screen[None]):
             return
         error = event.worker.error
         title = error.title if isinstance(error, DalleTuiError) else "History"
-        self.notify(str(error), title=title, severity="error", timeout=8)
+        self.notify(
+            printable_message(error), title=title, severity="error", timeout=8, markup=False
+        )
         group = event.worker.group
         if group == "search":
             self.prompt_list.replace([], has_more=False, empty_text="Could not load: r retries.")
@@ -612,3 +671,7 @@ class HistoryScreen(Screen[None]):
             self._gallery_loading = False
         elif group == "favorite":
             self.reload(keep_selection=True)  # show what the database really holds
+        elif group == "delete":
+            self._trashing.clear()
+            self.reload(keep_selection=True)  # the row removed at once may still be there
+            self._gallery_stale = True

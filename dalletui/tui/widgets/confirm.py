@@ -14,9 +14,12 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 from textual.widgets.button import ButtonVariant
+
+from dalletui.textsafe import printable, printable_message
 
 T = TypeVar("T")
 
@@ -135,10 +138,12 @@ class ChoiceModal(ModalScreen[T | None], Generic[T]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="choice-dialog") as dialog:
-            dialog.border_title = self.dialog_title
-            yield Static(self.message, id="choice-message", markup=False)
+            # Content, not str: a title is never read as markup. Message and detail may quote a
+            # prompt or a server: shown printable, secrets redacted.
+            dialog.border_title = Content(printable(self.dialog_title, single_line=True))
+            yield Static(printable_message(self.message), id="choice-message", markup=False)
             if self.detail:
-                yield Static(self.detail, id="choice-detail", markup=False)
+                yield Static(printable_message(self.detail), id="choice-detail", markup=False)
             with Horizontal(id="choice-buttons"):
                 for index, choice in enumerate(self.choices):
                     yield Button(

@@ -20,11 +20,16 @@ from textual.message import Message
 from textual.widgets import Static
 
 from dalletui.formatting import humanize_age, shorten
+from dalletui.textsafe import printable
 from dalletui.tui import graphics
 from dalletui.tui.widgets.history_detail import MUTED, THUMB_BOX, cost_text
 
 if TYPE_CHECKING:
     from dalletui.services.history import Generation
+
+#: Which card gets the focus when a page is shown: the first, the last, none, or an index
+#: (after the card there was trashed or restored; clamped to the cards shown).
+GalleryFocus = Literal["first", "last", "none"] | int
 
 #: Outer size of one card in cells (thumbnail, two lines of prompt, two of facts, border).
 CARD_WIDTH = 24
@@ -61,14 +66,13 @@ class GalleryCard(Vertical, can_focus=True):
         generation = self.generation
         with Vertical(classes="thumb-box"):
             yield graphics.preview(generation.thumbnail_path, classes="thumb", box=THUMB_BOX)
-        yield Static(
-            Content(shorten(self.prompt_text, 2 * (CARD_WIDTH - 4))), classes="card-prompt"
-        )
+        flat = printable(self.prompt_text, single_line=True)
+        yield Static(Content(shorten(flat, 2 * (CARD_WIDTH - 4))), classes="card-prompt")
         cost = cost_text(generation)
         facts = Content.assemble(
-            (generation.model, "bold"),
+            (printable(generation.model, single_line=True), "bold"),
             "\n",
-            (generation.dimensions, MUTED),
+            (printable(generation.dimensions, single_line=True), MUTED),
             (" · ", MUTED) if cost.plain else "",
             cost,
         )
@@ -181,7 +185,7 @@ class Gallery(Vertical):
         page: int,
         start: int,
         has_more: bool,
-        focus: Literal["first", "last", "none"] = "first",
+        focus: GalleryFocus = "first",
     ) -> None:
         """Replace the cards with one page."""
         self.loaded = True
@@ -211,7 +215,10 @@ class Gallery(Vertical):
                 else Content.styled("No older images.", MUTED)
             )
         if cards and (focus != "none" or had_focus):
-            target = cards[-1] if focus == "last" else cards[0]
+            if isinstance(focus, int):
+                target = cards[max(0, min(focus, len(cards) - 1))]
+            else:
+                target = cards[-1] if focus == "last" else cards[0]
             self.call_after_refresh(target.focus)
 
     def _title(self) -> None:
@@ -220,7 +227,7 @@ class Gallery(Vertical):
             text = Content.styled("Images, newest first", "bold")
         else:
             first = self.start + 1
-            keys = "←↑↓→ move · enter reuse · f star · pgup/pgdn pages"
+            keys = "←↑↓→ move · enter reuse · f star · d delete · pgup/pgdn pages"
             text = Content.assemble(
                 ("Images, newest first", "bold"),
                 (f" · page {self.page}", ""),

@@ -1,0 +1,289 @@
+"""Trash: what was deleted from History, newest first; restore it, or purge it for good.
+
+The screen holds a table and keys; the entries come from ``app.services.trash`` in thread
+workers, and every change goes through the same service the CLI uses.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets.data_table import CellDoesNotExist
+from textual.worker import Worker, WorkerState
+
+from dalletui.errors import DalleTuiError
+from dalletui.formatting import humanize_age, shorten
+from dalletui.services.trash import format_size
+from dalletui.textsafe import printable, printable_message
+from dalletui.tui.messages import DataChanged
+from dalletui.tui.widgets.confirm import ConfirmModal
+from dalletui.tui.widgets.history_detail import plural
+from dalletui.tui.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from dalletui.services.context import Services
+    from dalletui.services.trash import PurgeOutcome, TrashItem, TrashOutcome
+
+MARK = "●"
+#: Worker groups whose failures this screen reports.
+_GROUPS = ("trash-load", "trash-restore", "trash-purge")
+
+
+def entry_label(item: TrashItem) -> str:
+    """'prompt #12', 'image #34', or 'image #34 and prompt #12' (both come back together)."""
+    if item.kind == "generation" and item.prompt_trashed:
+        return f"{item.ref.label} and prompt #{item.prompt_id}"
+    return item.ref.label
+
+
+def summary(items: list[TrashItem]) -> str:
+    """'2 entries · 3 images · 1.2 MB'."""
+    images = sum(item.image_count for item in items)
+    size = format_size(sum(item.size_bytes or 0 for item in items))
+    entries = f"{len(items):,} entr{'y' if len(items) == 1 else 'ies'}"
+    return f"{entries} · {plural(images, 'image')} · {size}"
+
+
+class TrashScreen(Screen[None]):
+    """Trashed prompts and images with when and how big; r restores, p purges, E empties."""
+
+    SUB_TITLE = "Trash"
+    AUTO_FOCUS = "#trash-table"
+    BINDINGS = [
+        Binding("r", "restore", "Restore", id="trash.restore", tooltip="Put it back where it was"),
+        Binding(
+            "space",
+            "mark",
+            "Mark",
+            id="trash.mark",
+            tooltip="Mark the entry (restore and purge act on every marked entry)",
+        ),
+        Binding(
+            "p,delete",
+            "purge",
+            "Purge",
+            id="trash.purge",
+            tooltip="Delete for good, files too (asks first; usage totals stay)",
+        ),
+        Binding(
+            "E",
+            "empty",
+            "Empty trash",
+            id="trash.empty",
+            tooltip="Delete everything in the trash for good (asks first)",
+        ),
+        Binding("ctrl+r", "reload", "Reload", id="trash.reload", show=False, tooltip="Load again"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[str, TrashItem] = {}
+        self.marked: set[str] = set()
+        self._empty_requested = False
+
+    @property
+    def services(self) -> Services:
+        return self.app.services  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#trash-table", DataTable)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="trash-summary")
+        yield DataTable(id="trash-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="trash-empty")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.table
+        # The prompt last: on a narrow terminal the short columns stay in view.
+        table.add_column(" ", key="mark", width=1)
+        table.add_column("Entry", key="entry")
+        table.add_column("Trashed", key="when")
+        table.add_column(Text("Images", justify="right"), key="images")
+        table.add_column(Text("Size", justify="right"), key="size")
+        table.add_column("Prompt", key="prompt")
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    # -- loading ----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="trash-load", exit_on_error=False)
+    def load(self) -> None:
+        items = self.services.trash.entries()
+        self.app.call_from_thread(self._show, items)
+
+    def _show(self, items: list[TrashItem]) -> None:
+        table = self.table
+        chosen = self._highlighted_key()
+        self.items = {str(item.ref): item for item in items}
+        self.marked &= set(self.items)
+        table.clear()
+        for key, item in self.items.items():
+            table.add_row(*self._cells(item), key=key)
+        if chosen in self.items:
+            table.move_cursor(row=table.get_row_index(chosen))
+        days = self.services.settings.trash_days
+        kept = f"purged after {days} days" if days else "kept until emptied"
+        self.query_one("#trash-summary", Static).update(
+            Content.assemble(
+                (summary(items) if items else "Nothing in the trash", "bold"),
+                (f" · {kept}", "$foreground-muted"),
+            )
+        )
+        table.display = bool(items)
+        empty = self.query_one("#trash-empty", Static)
+        empty.display = not items
+        empty.update(
+            "The trash is empty. What you delete in History (d) waits here"
+            + (f" for {days} days." if days else " until you empty it.")
+        )
+        self.refresh_bindings()
+        if self._empty_requested:
+            self._empty_requested = False
+            self.action_empty()
+
+    def request_empty(self) -> None:
+        """Ask to empty the trash once the entries are loaded (from the command palette)."""
+        self._empty_requested = True
+        self.load()
+
+    def _cells(self, item: TrashItem) -> tuple[Text, ...]:
+        key = str(item.ref)
+        text = shorten(printable(item.text, single_line=True), 60)
+        if item.prompt_trashed:
+            text = shorten(text, 44) + " (prompt in the trash)"
+        return (
+            Text(MARK if key in self.marked else " ", style="bold"),
+            Text(item.ref.label),
+            Text(humanize_age(item.deleted_at)),
+            Text(f"{item.image_count:,}", justify="right"),
+            Text(format_size(item.size_bytes), justify="right"),
+            Text(text),
+        )
+
+    def _highlighted_key(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except CellDoesNotExist:
+            return None
+
+    def selection(self) -> list[TrashItem]:
+        """The marked entries, or else the highlighted one."""
+        if self.marked:
+            return [self.items[key] for key in self.items if key in self.marked]
+        key = self._highlighted_key()
+        return [self.items[key]] if key in self.items else []
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("restore", "mark", "purge", "empty"):
+            return True if self.items else None
+        return True
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_mark(self) -> None:
+        key = self._highlighted_key()
+        if key not in self.items:
+            return
+        self.marked ^= {key}
+        self.table.update_cell(key, "mark", Text(MARK if key in self.marked else " ", "bold"))
+        self.table.action_cursor_down()
+
+    def action_restore(self) -> None:
+        chosen = self.selection()
+        if chosen:
+            self._restore(chosen)
+
+    @work(thread=True, exclusive=True, group="trash-restore", exit_on_error=False)
+    def _restore(self, chosen: list[TrashItem]) -> None:
+        outcomes = [self.services.trash.restore(item.ref) for item in chosen]
+        self.app.call_from_thread(self._restored, outcomes)
+
+    def _restored(self, outcomes: list[TrashOutcome]) -> None:
+        names = ", ".join(entry_label(o.item) for o in outcomes[:3])
+        more = f" and {len(outcomes) - 3} more" if len(outcomes) > 3 else ""
+        self.notify(f"Restored {names}{more}.", title="Trash", timeout=4)
+        for outcome in outcomes:
+            for problem in outcome.problems:
+                self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+        self.marked.clear()
+        self.load()
+        self.post_message(DataChanged("trash"))
+
+    def action_purge(self) -> None:
+        chosen = self.selection()
+        if not chosen:
+            return
+        what = chosen[0].ref.label if len(chosen) == 1 else f"{len(chosen)} entries"
+        message = (
+            f"Delete {what} for good ({summary(chosen)})? The image files are deleted; "
+            "usage totals do not change."
+        )
+        self._confirm(f"Purge {what}", message, chosen, sweep=False)
+
+    def action_empty(self) -> None:
+        everything = list(self.items.values())
+        if not everything:
+            return
+        message = (
+            f"Delete everything in the trash for good ({summary(everything)})? "
+            "The image files are deleted; usage totals do not change."
+        )
+        self._confirm("Empty the trash", message, everything, sweep=True)
+
+    def _confirm(self, title: str, message: str, chosen: list[TrashItem], *, sweep: bool) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._purge(chosen, sweep)
+
+        modal = ConfirmModal(title, message, yes="Purge", no="Cancel", danger=True)
+        self.app.push_screen(modal, answered)
+
+    @work(thread=True, exclusive=True, group="trash-purge", exit_on_error=False)
+    def _purge(self, chosen: list[TrashItem], sweep: bool) -> None:
+        outcome = self.services.trash.purge([item.ref for item in chosen], sweep=sweep)
+        self.app.call_from_thread(self._purged, outcome)
+
+    def _purged(self, outcome: PurgeOutcome) -> None:
+        entries = f"{outcome.entries:,} entr{'y' if outcome.entries == 1 else 'ies'}"
+        self.notify(
+            f"Purged {entries} · {format_size(outcome.bytes_freed)} freed.",
+            title="Trash",
+            timeout=4,
+        )
+        for problem in outcome.problems:
+            self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+        self.marked.clear()
+        self.load()
+        self.post_message(DataChanged("trash"))
+
+    # -- one error path ---------------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR or event.worker.group not in _GROUPS:
+            return
+        error = event.worker.error
+        title = error.title if isinstance(error, DalleTuiError) else "Trash"
+        self.notify(
+            printable_message(error), title=title, severity="error", timeout=8, markup=False
+        )
+        self.load()  # show what the database really holds
