@@ -117,8 +117,8 @@ class ImageStore:
             if isinstance(error, OSError):
                 raise _filesystem_error(folder, error) from error
             raise
-        _fsync_folder(folder)
-        _fsync_folder(thumbs)
+        fsync_folder(folder)
+        fsync_folder(thumbs)
         return SavedImage(
             path=path,
             thumbnail_path=thumbnail_path,
@@ -316,7 +316,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make the renames durable; not every platform can open a folder, so failures are fine."""
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

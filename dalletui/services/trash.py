@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dalletui.generation.files import ImageStore, sidecar_path
+from dalletui.generation.files import ImageStore, fsync_folder, sidecar_path
 from dalletui.storage import DatabaseManager
 from dalletui.storage.models import Generation, now
 from dalletui.storage.trash import Paths, TrashItem, TrashRef
@@ -236,7 +236,7 @@ class TrashService:
                     new[role] = str(where)
             paths[generation.id] = (new["file"], new["thumbnail"])
         for folder in touched:
-            _fsync_folder(folder)
+            fsync_folder(folder)
         return paths, moved, problems
 
     def _purge_targets(self, generation: Generation) -> Iterator[Path]:
@@ -347,16 +347,3 @@ def _move(source: Path, target: Path) -> tuple[Path | None, bool]:
         shutil.move(source, target)  # another file system: copy, then remove
     return target, True
 
-
-def _fsync_folder(folder: Path) -> None:
-    """Make renames durable; not every platform can open a folder, so failures are fine."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
