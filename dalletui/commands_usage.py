@@ -48,7 +48,8 @@ def describe(totals: Any) -> str:
     cost = format_money(totals.cost)
     if not totals.cost_known:
         cost = f"at least {cost}"
-    parts = [f"{totals.images:,} images", cost]
+    images = "1 image" if totals.images == 1 else f"{totals.images:,} images"
+    parts = [images, cost]
     if totals.unknown_cost_count:
         parts.append(f"{totals.unknown_cost_count:,} images of unknown cost")
     if totals.possibly_billed:

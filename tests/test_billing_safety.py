@@ -255,3 +255,24 @@ async def test_the_prompt_sent_is_the_prompt_stored_without_control_characters(
     assert fake_openai.generation_requests[0].body["prompt"] == "a fox in snow"
     assert outcome.prompt.text == "a fox in snow"
     assert "Control characters were removed from the prompt." in outcome.warnings
+
+
+async def test_a_cancel_during_a_retry_wait_is_cancelled_not_possibly_billed(
+    db: DatabaseManager, home: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Fault.rate_limit(retry_after=30))
+    service = service_for(db, home, fake_openai)
+    waiting = asyncio.Event()
+    task = asyncio.create_task(
+        service.generate(
+            GenerationRequest(prompt="patient fox", **SMALL), on_wait=lambda w: waiting.set()
+        )
+    )
+    await asyncio.wait_for(waiting.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await service.aclose()
+    assert posts(fake_openai) == 1
+    assert {g.status for g in Generation.select()} == {"cancelled"}
+    assert db.usage_totals().possibly_billed == 0

@@ -51,7 +51,7 @@ def test_usage_shows_spend_and_possibly_billed_requests_apart(
     assert main(["usage"]) == 0
     out = capsys.readouterr().out
     assert "all time" in out
-    assert "1 images, at least $0.0071, 1 request possibly billed, cost unknown" in out
+    assert "1 image, at least $0.0071, 1 request possibly billed, cost unknown" in out
     assert main(["usage", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     all_time = data["periods"][2]

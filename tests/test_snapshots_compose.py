@@ -12,8 +12,13 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import TextArea
 
+from dalletui.errors import ErrorKind, GenerationError
+from dalletui.generation.retry import WaitCallback
+from dalletui.generation.types import GenerationRequest, PartialCallback, ProviderResult
 from dalletui.services import generation as generation_module
+from dalletui.services.context import Services
 from dalletui.tui.app import DalleTuiApp
+from dalletui.tui.widgets.results import PossiblyBilledSlot
 
 PROMPT = "a red fox sitting in fresh snow at dawn, watercolor"
 
@@ -27,6 +32,29 @@ class SteppingClock:
     def monotonic(self) -> float:
         self.now += 0.4
         return self.now
+
+
+class TimedOutProvider:
+    """Every request times out after it may have reached the API."""
+
+    name = "offline"
+    offline = True
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> ProviderResult:
+        raise GenerationError(
+            ErrorKind.TIMEOUT,
+            "No answer within 300 s; the request may have been billed.",
+            possibly_billed=True,
+            request_id="req_7f3a9c",
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
 
 @pytest.fixture
@@ -66,3 +94,16 @@ def test_compose_after_one_generation_small_terminal(
     snap_compare: Any, app: DalleTuiApp, fixed_clock: None
 ) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=generate_once)
+
+
+def test_compose_possibly_billed_card(
+    snap_compare: Any, app: DalleTuiApp, services: Services, fixed_clock: None
+) -> None:
+    services.generation._providers["offline"] = TimedOutProvider()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await generate_once(pilot)
+        pilot.app.screen.query_one(PossiblyBilledSlot).focus()  # its keys show in the footer
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

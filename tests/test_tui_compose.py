@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,18 +13,29 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Select, TextArea
 
+from dalletui.config import Settings
 from dalletui.errors import ErrorKind, GenerationError
 from dalletui.generation.providers.offline import OfflineProvider
+from dalletui.generation.retry import RATE_LIMITED, RetryWait, WaitCallback, wait_before_retry
 from dalletui.generation.types import GenerationRequest, PartialCallback, ProviderResult
-from dalletui.services.context import Services
+from dalletui.services.context import Services, open_services
 from dalletui.services.history import PromptQuery
 from dalletui.tui import commands as palette
-from dalletui.tui.app import DalleTuiApp
+from dalletui.tui import graphics
+from dalletui.tui.app import DalleTuiApp, make_app
 from dalletui.tui.messages import ReusePrompt
 from dalletui.tui.screens import compose as compose_module
 from dalletui.tui.screens.compose import ComposeScreen
 from dalletui.tui.widgets.compose_params import ParamPickers
-from dalletui.tui.widgets.results import ImageSlot, LiveSlot, ProblemSlot, ResultSlot
+from dalletui.tui.widgets.results import (
+    ImageSlot,
+    LiveSlot,
+    PossiblyBilledSlot,
+    ProblemSlot,
+    ResultSlot,
+    wait_text,
+)
+from tests.fakes import FakeOpenAIServer, Fault, Ok
 
 SIZE = (120, 40)
 
@@ -38,7 +50,10 @@ class SlowProvider:
         self.started = asyncio.Event()
 
     async def generate(
-        self, request: GenerationRequest, on_partial: PartialCallback | None = None
+        self,
+        request: GenerationRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: object = None,
     ) -> ProviderResult:
         self.started.set()
         await asyncio.sleep(60)
@@ -55,9 +70,80 @@ class RateLimitedProvider:
     offline = True
 
     async def generate(
-        self, request: GenerationRequest, on_partial: PartialCallback | None = None
+        self,
+        request: GenerationRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: object = None,
     ) -> ProviderResult:
         raise GenerationError(ErrorKind.RATE_LIMIT, "Rate limit reached; try again in 20 seconds.")
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+class WaitingProvider:
+    """Announces a rate-limit wait the way the OpenAI provider does, then answers offline.
+
+    ``hold`` (when given) stands in for the wait itself: the test decides when it ends.
+    """
+
+    name = "offline"
+    offline = True
+
+    def __init__(self, seconds: float, hold: asyncio.Event | None = None) -> None:
+        self.wait = RetryWait(RATE_LIMITED, seconds, 1, 3)
+        self.hold = hold
+        self.attempts = 0
+        self.waiting = asyncio.Event()
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> ProviderResult:
+        self.attempts += 1  # the refused first attempt
+        self.waiting.set()
+        if self.hold is None:
+            await wait_before_retry(self.wait, on_wait)  # the provider's own announce + sleep
+        else:
+            assert on_wait is not None
+            on_wait(self.wait)
+            await self.hold.wait()
+        self.attempts += 1  # the retry: only reached when the wait was not cancelled
+        return await OfflineProvider().generate(request, on_partial)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+class UnknownOutcomeProvider:
+    """First call: a timeout that may have been billed. Later calls: images (after ``gate``)."""
+
+    name = "offline"
+    offline = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> ProviderResult:
+        self.calls += 1
+        if self.calls == 1:
+            raise GenerationError(
+                ErrorKind.TIMEOUT,
+                "No answer within 300 s; the request may have been billed.",
+                possibly_billed=True,
+                request_id="req_fox123",
+            )
+        await self.gate.wait()
+        return await OfflineProvider().generate(request, on_partial)
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -123,7 +209,7 @@ async def test_typing_and_ctrl_g_generates_offline(app: DalleTuiApp, services: S
         assert slot.query_one(".slot-offline").render()  # offline says so plainly
         assert app.focused is slot  # the new result takes focus: o/y/r/f work at once
         assert app.screen.query_one("#prompt", TextArea).text == "a red fox"
-        assert "today 1 images" in app.status  # DataChanged refreshed the status line
+        assert "today 1 image," in app.status  # DataChanged refreshed the status line
 
 
 async def test_changing_the_model_changes_the_choices(app: DalleTuiApp) -> None:
@@ -430,3 +516,180 @@ async def test_reuse_prompt_from_another_mode_lands_in_compose(app: DalleTuiApp)
         request = compose_screen(app).build_request()
         assert (request.prompt, request.model, request.n) == ("a quiet harbour", "gpt-image-1.5", 3)
         assert app.focused is app.screen.query_one("#prompt")
+
+
+def outcome_text(app: DalleTuiApp) -> str:
+    return str(app.screen.query_one("#compose-outcome").render())
+
+
+def test_wait_text_counts_down_in_whole_seconds_then_says_the_retry_went() -> None:
+    wait = RetryWait(RATE_LIMITED, 12, 2, 3)
+    assert wait_text(wait, 12) == wait.describe() == "rate limited, retrying in 12 s, 2 of 3"
+    assert wait_text(wait, 11.2) == "rate limited, retrying in 12 s, 2 of 3"
+    assert wait_text(wait, 10.9) == "rate limited, retrying in 11 s, 2 of 3"
+    assert wait_text(wait, 0) == "rate limited, retry 2 of 3 sent"
+    short = RetryWait(RATE_LIMITED, 0.5, 1, 3)
+    assert wait_text(short, 0.5) == "rate limited, retrying in 0.5 s, 1 of 3"
+
+
+async def test_a_retry_wait_is_shown_as_it_happens(app: DalleTuiApp, services: Services) -> None:
+    hold = asyncio.Event()
+    provider = WaitingProvider(30, hold)
+    services.generation._providers["offline"] = provider
+    async with app.run_test(size=SIZE) as pilot:
+        await write_prompt(pilot, "a patient fox")
+        await pilot.press("ctrl+g")
+        # The countdown may already have ticked when a loaded machine first draws it.
+        shown = re.compile(r"rate limited, retrying in (\d+) s, 1 of 3")
+
+        def seconds_shown(text: str) -> int | None:
+            match = shown.fullmatch(text)
+            return int(match.group(1)) if match else None
+
+        await wait_until(pilot, lambda: seconds_shown(outcome_text(app)) is not None)
+        first = seconds_shown(outcome_text(app))
+        assert first is not None and 25 <= first <= 30
+        live = app.screen.query_one(LiveSlot)
+        assert seconds_shown(live.waiting) is not None
+        label = live.query_one("#live-wait")
+        # One line: there is room here.
+        await wait_until(pilot, lambda: seconds_shown(str(label.render())) is not None)
+        assert label.display
+        await wait_until(
+            pilot, lambda: (seconds_shown(outcome_text(app)) or first) < first, timeout=3
+        )
+
+        hold.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert provider.attempts == 2
+        assert app.screen.query(ImageSlot) and not app.screen.query(LiveSlot)
+        assert outcome_text(app).startswith("✓ 1 image")  # the wait is gone with the run
+
+
+async def test_escape_during_a_wait_stops_it_at_once_and_sends_nothing_more(
+    app: DalleTuiApp, services: Services
+) -> None:
+    provider = WaitingProvider(30)  # a real asyncio.sleep, as in the OpenAI provider
+    services.generation._providers["offline"] = provider
+    async with app.run_test(size=SIZE) as pilot:
+        await write_prompt(pilot, "an impatient fox")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: "retrying in" in outcome_text(app))
+        started = time.monotonic()
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert time.monotonic() - started < 2, "the cancel did not wait out the 30 s"
+        await pilot.pause(0.2)
+        assert provider.attempts == 1, "nothing is sent after a cancelled wait"
+
+        screen = compose_screen(app)
+        assert not screen.generating
+        assert outcome_text(app) == "Cancelled"
+        card = screen.query_one(ProblemSlot)
+        assert card.has_class("-cancelled")
+        assert "waiting to retry (rate limited); nothing more was sent" in card.message
+        [prompt] = all_prompts(services)
+        [generation] = services.history.generations(prompt.id)
+        assert generation.status == "cancelled"
+
+
+async def test_a_possibly_billed_request_gets_its_own_card_and_r_sends_it_once(
+    app: DalleTuiApp, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = UnknownOutcomeProvider()
+    services.generation._providers["offline"] = provider
+    notes = record_notifications(app, monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        await write_prompt(pilot, "a fox in the fog")
+        await pilot.press("ctrl+g")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        [prompt] = all_prompts(services)
+        [first] = services.history.generations(prompt.id)
+        assert first.status == "possibly_billed"
+        card = app.screen.query_one(PossiblyBilledSlot)
+        assert card.retry_id == first.id
+        assert card.heading == "! Possibly billed"
+        assert "may have been billed" in card.message
+        assert f"dalletui retry {first.id}" in card.message
+        assert card.request_id == "req_fox123"
+        shown = [str(w.render()) for w in card.query(".slot-request")]
+        assert shown == ["request id req_fox123"]
+        assert card.border_subtitle == f"#{first.id}"
+        assert not app.screen.query(ProblemSlot)  # not lumped in with plain failures
+        assert "Possibly billed" in outcome_text(app)
+        assert any(title == "Possibly billed" for title, _, _ in notes)
+        assert app.focused is not card  # never focused for you: a stray r would send it again
+        # On this card r sends again (retry); "generate again" is not offered beside it.
+        assert card.check_action("act", ("retry",))
+        assert not card.check_action("act", ("regenerate",))
+
+        await write_prompt(pilot, "something else entirely")
+        provider.gate.clear()  # hold the retry so that a second r finds it running
+        card.focus()
+        await pilot.press("r")
+        await wait_until(pilot, lambda: provider.calls == 2)
+        await pilot.press("r")
+        await pilot.pause()
+        assert provider.calls == 2, "one press sends one request"
+        assert any(title == "Busy" for title, _, _ in notes)
+        provider.gate.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        assert provider.calls == 2
+        generations = services.history.generations(prompt.id)
+        assert sorted(g.status for g in generations) == ["possibly_billed", "succeeded"]
+        [image] = app.screen.query(ImageSlot)
+        assert image.generation is not None
+        hint = str(card.query_one(".slot-hint").render())
+        assert hint.startswith(f"Sent again as #{image.generation.id}")
+        assert image.generation is not None and image.generation.status == "succeeded"
+        assert image.prompt_text == "a fox in the fog"
+        assert outcome_text(app).startswith("✓ 1 image")
+        assert app.screen.query_one("#prompt", TextArea).text == "something else entirely"
+
+
+def sdk_app(home: Path, server: FakeOpenAIServer) -> tuple[DalleTuiApp, Services]:
+    settings = Settings(
+        home=home, api_key="sk-test-compose", base_url=server.base_url, provider="openai"
+    )
+    services = open_services(settings)
+    graphics.configure("halfcell")
+    return make_app(services), services
+
+
+async def test_through_the_sdk_a_rate_limit_waits_visibly_and_a_cut_answer_is_retried_on_r(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Fault.rate_limit(retry_after=1), Fault.cut_after_headers(), Ok())
+    app, services = sdk_app(tmp_path / "sdk-home", fake_openai)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await write_prompt(pilot, "a fox on the wire")
+            await pilot.press("ctrl+g")
+            await wait_until(
+                pilot, lambda: outcome_text(app) == "rate limited, retrying in 1 s, 1 of 3"
+            )
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert fake_openai.generation_count == 2  # the 429, then the cut-off answer
+
+            card = app.screen.query_one(PossiblyBilledSlot)
+            assert card.request_id  # the cut answer's headers carried one
+            card.focus()
+            await pilot.press("r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert fake_openai.generation_count == 3
+            [image] = app.screen.query(ImageSlot)
+            assert image.generation is not None and image.generation.provider == "openai"
+            usage = services.usage.today()
+            assert (usage.images, usage.possibly_billed) == (1, 1)
+            assert image.cost is not None and image.cost == usage.cost  # its own recorded cost
+    finally:
+        await services.generation.aclose()
+        services.close()

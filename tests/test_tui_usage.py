@@ -133,6 +133,7 @@ async def test_empty_history_and_refresh_on_return(app: DalleTuiApp, services: S
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_usage(app, pilot)
         assert card_lines(screen, "#usage-all")[:2] == ["0 images", format_money(Decimal(0))]
+        assert not screen.query_one("#usage-possibly-billed").display  # said only when any
         assert "No images in this period" in str(screen.query_one("#usage-quiet", Static).content)
         assert screen.metric == "images"  # nothing spent: chart what there is
         await pilot.press("f4")
@@ -157,3 +158,82 @@ def test_day_labels_are_relative_to_the_last_day() -> None:
     assert day_label("2026-03-15", "2026-03-15") == "today"
     assert day_label("2026-03-14", "2026-03-15") == "yesterday"
     assert day_label("2026-03-09", "2026-03-15") == "Mon 09 Mar"
+
+
+def seed_possibly_billed(services: Services, days_ago: int, model: str = "gpt-image-1.5") -> None:
+    """One request whose outcome is unknown, recorded the way the generation service does."""
+    noon = dt.datetime.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    prompt = services.db.record_prompt_use("a fox in the fog")
+    rows = services.db.create_generations(
+        prompt,
+        2,
+        provider="openai",
+        model=model,
+        size="1024x1024",
+        quality="medium",
+        output_format="png",
+    )
+    services.db.mark_possibly_billed(
+        [row.id for row in rows],
+        "timeout",
+        "No answer; the request may have been billed.",
+        request_id="req_fog",
+        ledger={"created_at": noon - dt.timedelta(days=days_ago)},
+    )
+
+
+async def test_possibly_billed_requests_are_said_apart_and_no_total_reads_as_exact(
+    app: DalleTuiApp, services: Services
+) -> None:
+    seed_usage(services)
+    seed_possibly_billed(services, 0)
+    seed_possibly_billed(services, 0)
+    seed_possibly_billed(services, 40, model="dall-e-3")
+    usage = services.usage
+    assert (usage.today().possibly_billed, usage.all_time().possibly_billed) == (2, 3)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_usage(app, pilot)
+        today = card_lines(screen, "#usage-today")
+        assert today[:3] == [
+            "2 images",  # a possibly billed request is no image
+            "$0.0420 + 1 unknown",
+            "+ 2 possibly billed",
+        ]
+        assert card_lines(screen, "#usage-all")[2] == "+ 3 possibly billed"
+        month = card_lines(screen, "#usage-month")
+        assert len(month) == len(today)  # cards side by side stay the same height
+        expected = usage.this_month().possibly_billed
+        assert month[2] == ("" if not expected else f"+ {expected} possibly billed")
+
+        explained = screen.query_one("#usage-possibly-billed", Static)
+        assert explained.display and "cost is unknown and not in these totals" in str(
+            explained.content
+        )
+
+        table = screen.query_one("#usage-model-table", DataTable)
+        shown = {
+            str(table.get_row_at(i)[0]): str(table.get_row_at(i)[4]) for i in range(table.row_count)
+        }
+        assert shown["gpt-image-1.5"] == "$0.2090 + 2 possibly billed"
+        assert shown["dall-e-3"] == "$0.0800 + 1 possibly billed"
+        days = screen.query_one("#usage-day-table", DataTable)
+        assert str(days.get_row_at(0)[2]) == "$0.0420 + 1 unknown + 2 possibly billed"
+
+
+async def test_a_day_with_only_a_possibly_billed_request_is_listed(
+    app: DalleTuiApp, services: Services
+) -> None:
+    seed_possibly_billed(services, 0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_usage(app, pilot)
+        assert card_lines(screen, "#usage-today")[:3] == [
+            "0 images",
+            "$0.00",
+            "+ 1 possibly billed",
+        ]
+        days = screen.query_one("#usage-day-table", DataTable)
+        assert [str(cell) for cell in days.get_row_at(0)][:3] == [
+            "today",
+            "0",
+            "$0.00 + 1 possibly billed",
+        ]

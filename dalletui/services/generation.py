@@ -181,12 +181,14 @@ class GenerationService:
         )
         outcome = GenerationOutcome(prompt=prompt, generations=rows, warnings=warnings)
         ids = [row.id for row in rows]
+        waiting = _WaitWatch(on_wait)
         try:
-            result = await chosen.generate(request, on_partial, on_wait)
+            result = await chosen.generate(request, on_partial, waiting)
         except asyncio.CancelledError:
-            # Cancelled before an answer. Offline nothing was spent; a request to the API may
-            # already be made and billed, and nobody can tell: say so and keep it apart.
-            if chosen.offline:
+            # Cancelled before an answer. Offline nothing was spent, and during a wait before a
+            # retry nothing is in flight (each earlier attempt surely was not processed). Else
+            # a request to the API may be made and billed, and nobody can tell: say so.
+            if chosen.offline or waiting.in_wait():
                 await asyncio.to_thread(
                     self.db.fail_generations,
                     ids,
@@ -470,6 +472,21 @@ class GenerationService:
             on_wait=on_wait,
             batch_id=generation.batch_id,
         )
+
+
+class _WaitWatch:
+    """Passes each retry wait on, and knows whether a wait (nothing in flight) is under way."""
+
+    def __init__(self, on_wait: WaitCallback | None) -> None:
+        self._on_wait = on_wait
+        self._until = 0.0
+
+    def __call__(self, wait: Any) -> Any:
+        self._until = time.monotonic() + float(wait.seconds)
+        return self._on_wait(wait) if self._on_wait is not None else None
+
+    def in_wait(self) -> bool:
+        return time.monotonic() < self._until
 
 
 def _usage_values(

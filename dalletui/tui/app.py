@@ -122,15 +122,20 @@ class DalleTuiApp(App[None]):
         settings = self.services.settings
         provider = self.services.generation.provider_name
         today = self.services.usage.today()
-        spend = self._money(today.cost, today.unknown_cost_count)
+        spend = self._money(today.cost, today.unknown_cost_count, today.possibly_billed)
         label = "offline (no API key)" if provider == "offline" else provider
-        text = f"{label} · {settings.model} · today {today.images} images, {spend}"
+        images = "1 image" if today.images == 1 else f"{today.images} images"
+        text = f"{label} · {settings.model} · today {images}, {spend}"
         self.call_from_thread(setattr, self, "status", text)
 
     @staticmethod
-    def _money(cost: object, unknown: int) -> str:
+    def _money(cost: object, unknown: int, possibly_billed: int = 0) -> str:
         text = format_money(cost)  # type: ignore[arg-type]
-        return f"{text} + {unknown} unknown" if unknown else text
+        if unknown:
+            text += f" + {unknown} unknown"
+        if possibly_billed:
+            text += f" + {possibly_billed} possibly billed"
+        return text
 
 
 def make_app(services: Services) -> DalleTuiApp:

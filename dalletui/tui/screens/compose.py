@@ -2,7 +2,9 @@
 
 The screen holds widgets and keys; the work goes through ``app.services``. Generation runs in an
 async worker (group ``generate``) so the UI stays live, streams partial drafts into the live slot,
-and ``escape`` cancels it. Database work (favourites, costs) runs off the UI thread.
+shows each announced retry wait counting down, and ``escape`` cancels it (a wait too, at once).
+A possibly billed request is never sent again on its own: its card's ``r`` sends it through
+``GenerationService.retry``. Database work (favourites) runs off the UI thread.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import sys
 import time
 import uuid
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,21 +32,25 @@ from textual.worker import Worker, WorkerState
 from dalletui.errors import DalleTuiError, GenerationError, ValidationError
 from dalletui.formatting import format_money
 from dalletui.generation.types import GenerationRequest
+from dalletui.textsafe import printable, printable_message, without_controls
 from dalletui.tui.messages import DataChanged
 from dalletui.tui.widgets.compose_params import ParamPickers
 from dalletui.tui.widgets.results import (
     ImageSlot,
+    PossiblyBilledSlot,
     ProblemSlot,
     ResultSlot,
     ResultsPanel,
     kind_label,
+    wait_text,
 )
 from dalletui.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
+    from dalletui.generation.retry import RetryWait
     from dalletui.services.context import Services
     from dalletui.services.generation import GenerationOutcome
-    from dalletui.services.history import Generation, Prompt
+    from dalletui.services.history import Prompt
 
 #: Seconds of quiet after an edit before the request is revalidated.
 VALIDATE_DELAY = 0.3
@@ -121,6 +126,12 @@ class ComposeScreen(Screen[None]):
         self._pending: tuple[str, dict[str, Any]] | None = None
         self._ready = False
         self._shown: tuple[list[str], list[str]] | None = None
+        #: The running request's announced retry wait and when it ends (monotonic seconds).
+        self._wait: tuple[RetryWait, float] | None = None
+        #: Whether the running request goes to a paid API (a cancel may then have been billed).
+        self._online = False
+        #: The possibly billed card whose request is being sent again, told when it was.
+        self._resent_from: PossiblyBilledSlot | None = None
 
     @property
     def services(self) -> Services:
@@ -191,7 +202,7 @@ class ComposeScreen(Screen[None]):
             self._pending = (text, dict(params))
             return
         prompt = self.query_one("#prompt", TextArea)
-        prompt.load_text(text)
+        prompt.load_text(without_controls(text))  # an editor draws what it holds
         prompt.move_cursor(prompt.document.end)
         self.query_one(ParamPickers).apply(params)
         prompt.focus()
@@ -264,8 +275,8 @@ class ComposeScreen(Screen[None]):
         box.remove_children()
         box.mount_all(
             [
-                *(Static(f"✗ {p}", classes="problem", markup=False) for p in problems),
-                *(Static(f"! {w}", classes="warning", markup=False) for w in warnings),
+                *(Static(printable(f"✗ {p}"), classes="problem", markup=False) for p in problems),
+                *(Static(printable(f"! {w}"), classes="warning", markup=False) for w in warnings),
             ]
         )
         box.display = bool(problems or warnings)
@@ -285,35 +296,65 @@ class ComposeScreen(Screen[None]):
 
     def generate(self, request: GenerationRequest) -> Worker[Any] | None:
         """Validate ``request`` and start generating it; None when refused."""
-        if self.generating:
-            self.notify(
-                "A generation is already running; esc cancels it.",
-                title="Busy",
-                severity="warning",
-            )
+        if self._refuse_when_busy():
             return None
         if self._validate_timer is not None:
             self._validate_timer.stop()
         problems = self._check(request)
         if problems:
             self.notify(
-                "\n".join(problems),
+                printable("\n".join(problems)),
                 title="Not sent",
                 severity="warning",
                 markup=False,
             )
             return None
+        self._online = self.services.generation.provider_name != "offline"
+        return self._start(request)
+
+    def retry(
+        self,
+        generation_id: int,
+        request: GenerationRequest,
+        card: PossiblyBilledSlot | None = None,
+    ) -> Worker[Any] | None:
+        """Send possibly billed generation ``generation_id`` again, once; None when refused.
+
+        ``request`` is what its card shows; the service rebuilds the request from the record.
+        ``card`` (the one ``r`` was pressed on) is told the new generation's number.
+        """
+        if self._refuse_when_busy():
+            return None
+        self._online = True  # only a request to the API can be possibly billed
+        worker = self._start(request, retry_of=generation_id)
+        self._resent_from = card
+        return worker
+
+    def _refuse_when_busy(self) -> bool:
+        if not self.generating:
+            return False
+        self.notify(
+            "A generation is already running; esc cancels it.",
+            title="Busy",
+            severity="warning",
+        )
+        return True
+
+    def _start(self, request: GenerationRequest, retry_of: int | None = None) -> Worker[Any]:
+        self._resent_from = None
         self._text_at_start = self.query_one("#prompt", TextArea).text
         self._set_running(True)
-        self._generation = self._run_generation(request)
+        self._generation = self._run_generation(request, retry_of)
         return self._generation
 
     def _set_running(self, running: bool) -> None:
         self.query_one("#generate", Button).display = not running
         self.query_one("#cancel", Button).display = running
         outcome = self.query_one("#compose-outcome", Static)
+        self._wait = None
         if running:
             outcome.update("")
+            outcome.set_classes("")
             self._started = time.monotonic()
             if self._ticker is not None:
                 self._ticker.resume()
@@ -323,13 +364,27 @@ class ComposeScreen(Screen[None]):
 
     def _tick(self) -> None:
         live = self.query_one("#results", ResultsPanel).live
+        clock = time.monotonic()
         if live is not None:
-            live.elapsed = time.monotonic() - self._started
+            live.elapsed = clock - self._started
+        if self._wait is not None:
+            wait, ends = self._wait
+            text = wait_text(wait, ends - clock)
+            if live is not None:
+                live.waiting = text
+            line = self.query_one("#compose-outcome", Static)
+            line.update(printable(text, single_line=True))
+            line.set_classes("-waiting")
+
+    def _on_wait(self, wait: RetryWait) -> None:
+        """The provider announced a wait before retrying: show it now, then count it down."""
+        self._wait = (wait, time.monotonic() + wait.seconds)
+        self._tick()
 
     @work(exclusive=True, group="generate", exit_on_error=False, description="Generate images")
     async def _run_generation(
-        self, request: GenerationRequest
-    ) -> tuple[GenerationRequest, GenerationOutcome, list[tuple[Generation, Decimal | None]]]:
+        self, request: GenerationRequest, retry_of: int | None = None
+    ) -> tuple[GenerationRequest, GenerationOutcome]:
         results = self.query_one("#results", ResultsPanel)
         live = await results.start(request)
         token = uuid.uuid4().hex[:12]
@@ -342,11 +397,13 @@ class ComposeScreen(Screen[None]):
             if live.is_attached:
                 await live.show_partial(index, path)
 
-        outcome = await self.services.generation.generate(
-            request, on_partial=on_partial if request.partial_images else None
-        )
-        rows = await asyncio.to_thread(self._with_costs, outcome)
-        return request, outcome, rows
+        partial = on_partial if request.partial_images else None
+        generation = self.services.generation
+        if retry_of is None:
+            outcome = await generation.generate(request, on_partial=partial, on_wait=self._on_wait)
+        else:
+            outcome = await generation.retry(retry_of, on_partial=partial, on_wait=self._on_wait)
+        return request, outcome
 
     def _write_partial(self, token: str, index: int, data: bytes, fmt: str) -> Path:
         folder = self.services.settings.home / "cache" / "partials"
@@ -354,19 +411,6 @@ class ComposeScreen(Screen[None]):
         path = folder / f"{token}-{index}.{'jpg' if fmt == 'jpeg' else fmt}"
         path.write_bytes(data)
         return path
-
-    def _with_costs(self, outcome: GenerationOutcome) -> list[tuple[Generation, Decimal | None]]:
-        """Each generation of ``outcome`` with its own cost (from its usage row)."""
-        fresh = {g.id: g for g in self.services.history.generations(outcome.prompt.id)}
-        pairs: list[tuple[Generation, Decimal | None]] = []
-        for generation in outcome.generations:
-            row = fresh.get(generation.id, generation)
-            usage = getattr(row, "usage_row", None)
-            cost = usage.cost if usage is not None else None
-            if usage is None and len(outcome.generations) == 1:
-                cost = outcome.cost
-            pairs.append((row, cost))
-        return pairs
 
     @on(Worker.StateChanged)
     async def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -386,10 +430,11 @@ class ComposeScreen(Screen[None]):
         results = self.query_one("#results", ResultsPanel)
         outcome_line = self.query_one("#compose-outcome", Static)
         request: GenerationRequest | None = getattr(results.live, "request", None)
+        message = self._cancel_message()
         self._set_running(False)
         if state == WorkerState.SUCCESS:
-            request, outcome, rows = worker.result
-            await self._show_outcome(request, outcome, rows)
+            request, outcome = worker.result
+            await self._show_outcome(request, outcome)
         elif state == WorkerState.CANCELLED:
             outcome_line.update("Cancelled")
             outcome_line.set_classes("-cancelled")
@@ -397,7 +442,7 @@ class ComposeScreen(Screen[None]):
                 [
                     ProblemSlot(
                         heading="Cancelled",
-                        message="Stopped before the image was finished; nothing was saved.",
+                        message=message,
                         prompt_text=request.prompt if request else "",
                         request=request,
                         cancelled=True,
@@ -424,14 +469,26 @@ class ComposeScreen(Screen[None]):
         self._forget_partials()
         self.post_message(DataChanged("generation"))
 
-    async def _show_outcome(
-        self,
-        request: GenerationRequest,
-        outcome: GenerationOutcome,
-        rows: list[tuple[Generation, Decimal | None]],
-    ) -> None:
+    def _cancel_message(self) -> str:
+        """What a cancel right now leaves behind (asked before the running state is cleared)."""
+        if self._wait is not None and self._wait[1] > time.monotonic():
+            # Between attempts: the last one was refused (e.g. a 429) and the next not yet sent.
+            return (
+                f"Cancelled while waiting to retry ({self._wait[0].reason}); nothing more was sent."
+            )
+        if self._online:
+            return (
+                "Cancelled while the API was working on it; it may have been billed "
+                "(Usage counts it apart). The prompt is still in the editor."
+            )
+        return "Stopped before the image was finished; nothing was saved."
+
+    async def _show_outcome(self, request: GenerationRequest, outcome: GenerationOutcome) -> None:
         results = self.query_one("#results", ResultsPanel)
         prompt: Prompt = outcome.prompt
+        card, self._resent_from = self._resent_from, None
+        if card is not None and card.is_attached and outcome.generations:
+            card.sent_again(min(g.id for g in outcome.generations))
         slots: list[ResultSlot] = [
             ImageSlot(
                 generation,
@@ -439,12 +496,28 @@ class ComposeScreen(Screen[None]):
                 prompt_id=prompt.id,
                 favorite=prompt.is_favorite,
                 request=request,
-                cost=cost,
+                # Each image's own cost, as recorded with it (never a share of the total).
+                cost=outcome.costs.get(generation.id),
             )
-            for generation, cost in rows
-            if generation.status == "succeeded"
+            for generation in outcome.succeeded
         ]
-        failed = [g for g, _ in rows if g.status != "succeeded"]
+        unknown = [g for g in outcome.generations if g.status == "possibly_billed"]
+        if unknown and outcome.error is not None:
+            slots.append(
+                PossiblyBilledSlot(
+                    generation_id=min(g.id for g in unknown),
+                    message=str(outcome.error),
+                    request_id=outcome.error.request_id or unknown[0].request_id,
+                    images=len(unknown),
+                    prompt_text=prompt.text,
+                    prompt_id=prompt.id,
+                    favorite=prompt.is_favorite,
+                    request=request,
+                )
+            )
+        failed = [
+            g for g in outcome.generations if g.status not in ("succeeded", "possibly_billed")
+        ]
         if failed:
             first = failed[0]
             count = "" if len(failed) == 1 else f" ({len(failed)} images)"
@@ -461,7 +534,18 @@ class ComposeScreen(Screen[None]):
         await results.add(slots)
         made = len(outcome.succeeded)
         line = self.query_one("#compose-outcome", Static)
-        if outcome.error is not None:
+        if outcome.possibly_billed:
+            assert outcome.error is not None
+            self.notify(
+                printable_message(outcome.error),
+                title="Possibly billed",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+            line.update("! Possibly billed · cost unknown")
+            line.set_classes("-possibly-billed")
+        elif outcome.error is not None:
             self._report(outcome.error)
             line.update(f"✗ {kind_label(outcome.error.kind)}")
             line.set_classes("-failed")
@@ -487,9 +571,11 @@ class ComposeScreen(Screen[None]):
         if error is None:
             return
         if isinstance(error, DalleTuiError):
-            self.notify(str(error), title=error.title, severity="error", markup=False)
+            message = printable_message(error)
+            self.notify(message, title=error.title, severity="error", markup=False)
         else:
-            self.notify(f"Unexpected error: {error}", title="Error", severity="error", markup=False)
+            message = printable_message(f"Unexpected error: {error}")
+            self.notify(message, title="Error", severity="error", markup=False)
 
     def _forget_partials(self) -> None:
         files, self._partial_files = self._partial_files, []
@@ -525,19 +611,25 @@ class ComposeScreen(Screen[None]):
             problem = open_in_viewer(slot.file_path)
             if problem:
                 self.notify(
-                    problem,
+                    printable(problem),
                     title="Cannot open the image",
                     severity="warning",
                     timeout=8,
                     markup=False,
                 )
             else:
-                self.notify(slot.file_path, title="Opening in the image viewer", markup=False)
+                shown = printable(slot.file_path)
+                self.notify(shown, title="Opening in the image viewer", markup=False)
         elif event.action == "copy" and slot.file_path:
             self.app.copy_to_clipboard(slot.file_path)
-            self.notify(slot.file_path, title="Path copied to the clipboard", markup=False)
+            self.notify(
+                printable(slot.file_path), title="Path copied to the clipboard", markup=False
+            )
         elif event.action == "regenerate" and slot.request is not None:
             self.generate(slot.request)
+        elif event.action == "retry" and slot.retry_id is not None and slot.request is not None:
+            card = slot if isinstance(slot, PossiblyBilledSlot) else None
+            self.retry(slot.retry_id, slot.request, card)
         elif event.action == "favorite" and slot.prompt_id is not None:
             self._toggle_favorite(slot.prompt_id)
 

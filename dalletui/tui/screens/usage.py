@@ -16,8 +16,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from dalletui.errors import DalleTuiError
+from dalletui.textsafe import printable, printable_message
 from dalletui.tui.widgets.status import StatusLine
-from dalletui.tui.widgets.usage_cards import UsageCard, money
+from dalletui.tui.widgets.usage_cards import POSSIBLY_BILLED_EXPLAINED, UsageCard, money
 from dalletui.tui.widgets.usage_chart import DailyChart, Metric
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class UsageScreen(Screen[None]):
                 yield UsageCard("Today", id="usage-today")
                 yield UsageCard("This month", id="usage-month")
                 yield UsageCard("All time", id="usage-all")
+            yield Static(POSSIBLY_BILLED_EXPLAINED, id="usage-possibly-billed", markup=False)
             yield DailyChart(id="usage-days", classes="usage-panel")
             with Vertical(id="usage-models", classes="usage-panel") as models:
                 models.border_title = "By model · all time"
@@ -115,9 +117,12 @@ class UsageScreen(Screen[None]):
 
     def _show(self, report: UsageReport) -> None:
         self.report = report
-        self.query_one("#usage-today", UsageCard).show(report.today)
-        self.query_one("#usage-month", UsageCard).show(report.month)
-        self.query_one("#usage-all", UsageCard).show(report.all_time)
+        # Possibly billed requests are said apart, on every card once any period has one.
+        note_line = bool(report.all_time.possibly_billed)
+        self.query_one("#usage-today", UsageCard).show(report.today, note_line=note_line)
+        self.query_one("#usage-month", UsageCard).show(report.month, note_line=note_line)
+        self.query_one("#usage-all", UsageCard).show(report.all_time, note_line=note_line)
+        self.query_one("#usage-possibly-billed", Static).display = note_line
         if self.metric is None:
             # Chart spend when there is any to chart; an offline-only history has only images.
             self.metric = "cost" if any(day.cost for day in report.days) else "images"
@@ -130,7 +135,7 @@ class UsageScreen(Screen[None]):
         table.clear()
         for row in models:
             table.add_row(
-                Text(row.label),
+                Text(printable(row.label, single_line=True)),
                 Text(f"{row.images:,}", justify="right"),
                 Text(f"{row.input_tokens:,}", justify="right"),
                 Text(f"{row.output_tokens:,}", justify="right"),
@@ -147,4 +152,4 @@ class UsageScreen(Screen[None]):
         if event.worker.group == "usage-load" and event.state == WorkerState.ERROR:
             error = event.worker.error
             title = error.title if isinstance(error, DalleTuiError) else "Usage"
-            self.notify(str(error), title=title, severity="error", markup=False)
+            self.notify(printable_message(error), title=title, severity="error", markup=False)

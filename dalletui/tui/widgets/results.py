@@ -1,12 +1,13 @@
 """The Compose screen's results: a live slot while generating, then one slot per image or failure.
 
 Slots only display values handed to them and post ``ResultSlot.Action`` up; the screen does the
-work (open, copy, regenerate, favourite) through services.
+work (open, copy, regenerate, send a possibly billed request again, favourite) through services.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -22,13 +23,15 @@ from textual.widgets import Label, LoadingIndicator, Static
 
 from dalletui.formatting import format_money, shorten
 from dalletui.generation.catalog import parse_size
+from dalletui.textsafe import printable, printable_message
 from dalletui.tui import graphics
 
 if TYPE_CHECKING:
+    from dalletui.generation.retry import RetryWait
     from dalletui.generation.types import GenerationRequest
     from dalletui.services.history import Generation
 
-ActionName = Literal["open", "copy", "regenerate", "favorite"]
+ActionName = Literal["open", "copy", "regenerate", "retry", "favorite"]
 
 #: Older slots beyond this many are dropped (each holds an image widget).
 MAX_SLOTS = 24
@@ -36,7 +39,16 @@ MAX_SLOTS = 24
 
 def kind_label(kind: str | None) -> str:
     """``rate_limit`` -> ``Rate limit``."""
-    return (kind or "unknown").replace("_", " ").capitalize()
+    return printable((kind or "unknown").replace("_", " ").capitalize(), single_line=True)
+
+
+def wait_text(wait: RetryWait, remaining: float) -> str:
+    """``rate limited, retrying in 12 s, 2 of 3``, counting down; once sent, says so."""
+    if remaining <= 0:
+        return f"{wait.reason}, retry {wait.attempt} of {wait.of} sent"
+    # Whole seconds count down calmly; a short backoff keeps its tenths.
+    seconds = math.ceil(remaining) if wait.seconds >= 1 else remaining
+    return replace(wait, seconds=seconds).describe()
 
 
 def aspect_of(width: int | None, height: int | None, size: str | None) -> float:
@@ -89,6 +101,15 @@ class ResultSlot(Widget, can_focus=True):
             show=True,
             tooltip="Generate the same request again",
         ),
+        # The same key on a possibly billed result: only one of the two is ever active.
+        Binding(
+            "r",
+            "act('retry')",
+            "Send again",
+            id="result.retry",
+            show=True,
+            tooltip="Send this possibly billed request again, as a new request",
+        ),
         Binding(
             "f",
             "act('favorite')",
@@ -116,6 +137,7 @@ class ResultSlot(Widget, can_focus=True):
         prompt_id: int | None = None,
         favorite: bool = False,
         generation: Generation | None = None,
+        retry_id: int | None = None,
         classes: str = "",
     ) -> None:
         super().__init__(classes=classes)
@@ -123,6 +145,8 @@ class ResultSlot(Widget, can_focus=True):
         self.request = request
         self.prompt_id = prompt_id
         self.generation = generation
+        #: The recorded generation that ``r`` sends again (a possibly billed request), if any.
+        self.retry_id = retry_id
         self.set_reactive(ResultSlot.favorite, favorite)
 
     @property
@@ -138,7 +162,8 @@ class ResultSlot(Widget, can_focus=True):
 
     def _update_title(self) -> None:
         star = "★ " if self.favorite else ""
-        self.border_title = Content(f"{star}{shorten(self.prompt_text, 60)}")
+        title = shorten(printable(self.prompt_text, single_line=True), 60)
+        self.border_title = Content(f"{star}{title}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "act" or not parameters:
@@ -149,7 +174,9 @@ class ResultSlot(Widget, can_focus=True):
         if what == "favorite":
             return self.prompt_id is not None
         if what == "regenerate":
-            return self.request is not None
+            return self.request is not None and self.retry_id is None
+        if what == "retry":
+            return self.retry_id is not None
         return True
 
     def action_act(self, what: ActionName) -> None:
@@ -194,13 +221,15 @@ class ImageSlot(ResultSlot):
         """Size, cost and time: the line a user scans first."""
         g = self.generation
         assert g is not None
-        return f"{g.dimensions} · {format_money(self.cost)} · {g.duration_display}"
+        details = f"{g.dimensions} · {format_money(self.cost)} · {g.duration_display}"
+        return printable(details, single_line=True)
 
     def origin(self) -> str:
         """Model, quality and (for real API calls) the provider."""
         g = self.generation
         assert g is not None
-        return f"{g.model} · {g.quality}" + ("" if g.offline else f" · {g.provider}")
+        origin = f"{g.model} · {g.quality}" + ("" if g.offline else f" · {g.provider}")
+        return printable(origin, single_line=True)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -229,8 +258,8 @@ class ProblemSlot(ResultSlot):
             favorite=favorite,
             classes="-cancelled" if cancelled else "-failed",
         )
-        self.heading = heading
-        self.message = message
+        self.heading = printable(heading)
+        self.message = printable_message(message)
 
     def compose(self) -> ComposeResult:
         yield Static(self.heading, classes="slot-heading", markup=False)
@@ -238,11 +267,66 @@ class ProblemSlot(ResultSlot):
         yield Static("r tries again · the prompt is still in the editor", classes="slot-hint")
 
 
+HINT_POSSIBLY_BILLED = "Usage counts it apart, cost unknown"
+
+
+class PossiblyBilledSlot(ResultSlot):
+    """A request that may have reached the API: the outcome is unknown, so is its cost.
+
+    Nothing is sent again on its own; ``r`` here sends generation ``retry_id``'s request again.
+    """
+
+    def __init__(
+        self,
+        *,
+        generation_id: int,
+        message: str,
+        request_id: str | None,
+        images: int,
+        prompt_text: str,
+        request: GenerationRequest | None,
+        prompt_id: int | None = None,
+        favorite: bool = False,
+    ) -> None:
+        super().__init__(
+            prompt_text=prompt_text,
+            request=request,
+            prompt_id=prompt_id,
+            favorite=favorite,
+            retry_id=generation_id,
+            classes="-possibly-billed",
+        )
+        # The message says what happened (a timeout, a cut-off answer); the heading what it means.
+        self.heading = "! Possibly billed" + ("" if images == 1 else f" ({images} images)")
+        self.message = printable_message(message)
+        self.request_id = printable(request_id, single_line=True) if request_id else None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.heading, classes="slot-heading", markup=False)
+        yield Static(self.message, classes="slot-message", markup=False)
+        if self.request_id:
+            yield Static(f"request id {self.request_id}", classes="slot-request", markup=False)
+        # The message already says how to send it again (r here, or `dalletui retry`).
+        yield Static(HINT_POSSIBLY_BILLED, classes="slot-hint", markup=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.border_subtitle = f"#{self.retry_id}"
+
+    def sent_again(self, generation_id: int) -> None:
+        """Say that this request was sent again as generation ``generation_id``."""
+        self.query_one(".slot-hint", Static).update(
+            f"Sent again as #{generation_id} · r sends it once more"
+        )
+
+
 class LiveSlot(Widget):
-    """Shown while a request runs: spinner, elapsed seconds, and the latest partial image."""
+    """Shown while a request runs: spinner, elapsed seconds, any retry wait, the latest draft."""
 
     elapsed: reactive[float] = reactive(0.0)
     partials: reactive[int] = reactive(0)
+    #: The announced wait before an automatic retry, counting down ("" when not waiting).
+    waiting: reactive[str] = reactive("")
 
     def __init__(self, request: GenerationRequest) -> None:
         super().__init__(id="live-slot")
@@ -252,10 +336,11 @@ class LiveSlot(Widget):
         with Horizontal(classes="live-progress"):
             yield LoadingIndicator()
             yield Label(self._text(), id="live-text", markup=False)
+        yield Label("", id="live-wait", markup=False)
         yield ImageBox(aspect_of(None, None, self.request.size), id="live-partial")
 
     def on_mount(self) -> None:
-        self.border_title = Content(shorten(self.request.prompt, 60))
+        self.border_title = Content(shorten(printable(self.request.prompt, single_line=True), 60))
 
     def _text(self) -> str:
         r = self.request
@@ -276,6 +361,23 @@ class LiveSlot(Widget):
 
     def watch_partials(self) -> None:
         self._refresh_text()
+
+    def watch_waiting(self) -> None:
+        self._show_wait()
+
+    def on_resize(self) -> None:
+        self._show_wait()  # the first wait may be announced before the slot is laid out
+
+    def _show_wait(self) -> None:
+        if not self.is_mounted:
+            return
+        label = self.query_one("#live-wait", Label)
+        shown = printable(self.waiting, single_line=True)
+        if len(shown) > self.content_size.width:
+            # Too narrow for one line: break after the reason, not inside "4 s" or "1 of 3".
+            shown = shown.replace(", ", ",\n", 1)
+        label.update(shown)
+        label.display = bool(shown)
 
     async def show_partial(self, index: int, path: Path) -> None:
         """Replace the shown draft with partial image ``index`` (0-based) at ``path``."""

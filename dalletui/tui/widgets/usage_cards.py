@@ -13,12 +13,35 @@ if TYPE_CHECKING:
     from dalletui.services.usage import UsageTotals
 
 
-def money(totals: UsageTotals) -> str:
-    """Known cost, plus how many images have no known cost: never shown as zero."""
-    known = format_money(totals.cost)
-    if not totals.unknown_cost_count:
-        return known
-    return f"{known} + {totals.unknown_cost_count:,} unknown"
+def money(totals: UsageTotals, *, possibly_billed: bool = True) -> str:
+    """Known cost, plus what is not known: never shown as zero, never as an exact total.
+
+    Images with no known cost are counted (``+ 1 unknown``); so are requests that may have been
+    billed (``+ 2 possibly billed``) unless ``possibly_billed`` is False, for a caller that says
+    them apart (see ``possibly_billed_note``).
+    """
+    text = format_money(totals.cost)
+    if totals.unknown_cost_count:
+        text += f" + {totals.unknown_cost_count:,} unknown"
+    if possibly_billed and totals.possibly_billed:
+        text += f" + {totals.possibly_billed:,} possibly billed"
+    return text
+
+
+#: Said once under the cards when any period has a possibly billed request.
+POSSIBLY_BILLED_EXPLAINED = (
+    "+ possibly billed: requests whose outcome is unknown (a timeout, a cut-off answer, a "
+    "cancel while the API was working). Their cost is unknown and not in these totals."
+)
+
+
+def possibly_billed_note(totals: UsageTotals) -> str:
+    """``+ 2 possibly billed`` (requests, cost unknown); empty when there are none.
+
+    Short enough for a card on an 80-column terminal; the screen explains it once.
+    """
+    count = totals.possibly_billed
+    return f"+ {count:,} possibly billed" if count else ""
 
 
 def plural(count: int, noun: str) -> str:
@@ -32,19 +55,20 @@ class UsageCard(Static):
         super().__init__(id=id, classes="usage-card")
         self.border_title = title
 
-    def show(self, totals: UsageTotals) -> None:
-        cost_style = "bold $warning" if totals.unknown_cost_count else "bold $accent"
-        self.update(
-            Content("\n").join(
-                [
-                    Content.styled(plural(totals.images, "image"), "bold"),
-                    Content.styled(money(totals), cost_style),
-                    Content.assemble(
-                        f"{totals.input_tokens:,}", (" tokens in", "$foreground-muted")
-                    ),
-                    Content.assemble(
-                        f"{totals.output_tokens:,}", (" tokens out", "$foreground-muted")
-                    ),
-                ]
-            )
-        )
+    def show(self, totals: UsageTotals, *, note_line: bool = False) -> None:
+        """Show ``totals``; ``note_line`` keeps a line for the possibly billed note even when
+        this period has none, so that cards side by side stay the same height."""
+        cost_style = "bold $accent" if totals.cost_known else "bold $warning"
+        lines = [
+            Content.styled(plural(totals.images, "image"), "bold"),
+            Content.styled(money(totals, possibly_billed=False), cost_style),
+        ]
+        note = possibly_billed_note(totals)
+        if note or note_line:
+            # Right under the total, so the total never reads as exact.
+            lines.append(Content.styled(note, "$text-warning"))
+        lines += [
+            Content.assemble(f"{totals.input_tokens:,}", (" tokens in", "$foreground-muted")),
+            Content.assemble(f"{totals.output_tokens:,}", (" tokens out", "$foreground-muted")),
+        ]
+        self.update(Content("\n").join(lines))

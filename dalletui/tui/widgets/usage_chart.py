@@ -98,7 +98,11 @@ class DailyChart(Vertical):
             return
         today = days[-1].label
         self._fit_sparkline()
-        active = [day for day in days if day.images or day.cost or day.unknown_cost_count]
+        active = [
+            day
+            for day in days
+            if day.images or day.cost or day.unknown_cost_count or day.possibly_billed
+        ]
         maximum = max((metric_value(day, metric) for day in active), default=0.0)
         table = self.query_one("#usage-day-table", DataTable)
         table.clear()
