@@ -69,9 +69,7 @@ def test_generate_loop_beside_a_million_line_import(
             run_started = time.monotonic()
             runs.append(
                 subprocess.run(
-                    _dalletui(
-                        "generate", f"lighthouse {len(runs)}", "-n", "4", "--quality", "low"
-                    ),
+                    _dalletui("generate", f"lighthouse {len(runs)}", "-n", "4", "--quality", "low"),
                     env=env,
                     capture_output=True,
                     text=True,

@@ -346,4 +346,3 @@ def _move(source: Path, target: Path) -> tuple[Path | None, bool]:
             raise
         shutil.move(source, target)  # another file system: copy, then remove
     return target, True
-

@@ -150,9 +150,7 @@ class UsageStore(StoreBase):
         )
 
     @guarded
-    def price_usage(
-        self, usage_id: int, cost: Decimal, prices: dict[str, Any], basis: str
-    ) -> bool:
+    def price_usage(self, usage_id: int, cost: Decimal, prices: dict[str, Any], basis: str) -> bool:
         """Give an unpriced ledger row its cost; a row that has one is never changed here."""
         return bool(
             UsageStat.update(cost=cost, prices=prices, price_basis=basis, priced_at=now())

@@ -105,8 +105,7 @@ def up(migrator, db):
     ):
         db.execute_sql(f"DROP INDEX IF EXISTS usagestatnew_{name}")
         db.execute_sql(
-            f"CREATE {'UNIQUE ' if unique else ''}INDEX usagestat_{name} "
-            f"ON usage_stats ({column})"
+            f"CREATE {'UNIQUE ' if unique else ''}INDEX usagestat_{name} ON usage_stats ({column})"
         )
 
     migrator.migrate(
