@@ -275,3 +275,21 @@ async def test_unicode_mode_draws_blocks(tmp_path: Path) -> None:
         view = app.query_one("#t0", ImageView)
         lines = view.render_lines(view.region.reset_offset)
     assert any(segment.text.strip() for line in lines for segment in line)
+
+
+@pytest.mark.parametrize("mode", ["halfcell", "sixel", "kitty"])
+async def test_a_picture_whose_file_went_away_is_drawn_blank(mode: str, tmp_path: Path) -> None:
+    """Moving an image to the trash while its preview was about to draw crashed the app."""
+    use(mode)
+    cache.clear()
+    paths = make_thumbs(tmp_path, 2)
+    app = Gallery(paths)
+    async with app.run_test(size=(60, 20)) as pilot:
+        view = app.query_one("#t1", ImageView)
+        for path in paths:
+            path.unlink()
+        cache.clear()
+        lines = view.render_lines(view.region.reset_offset)
+        await pilot.pause()
+        assert app.is_running
+    assert lines and not any(segment.text.strip() for line in lines for segment in line)

@@ -158,6 +158,16 @@ class ImageView(Widget):
         return False
 
     def render_lines(self, crop: Region) -> list[Strip]:
+        try:
+            return self._render_lines(crop)
+        except OSError:
+            # The file went away while shown (moved to the trash, deleted outside dalletui)
+            # or cannot be read: draw the background; a missing picture never stops the app.
+            self._painted = None
+            blank = Strip([Segment(" " * crop.width, self._background())], crop.width)
+            return [blank] * crop.height
+
+    def _render_lines(self, crop: Region) -> list[Strip]:
         background = self._background()
         blank = Strip([Segment(" " * crop.width, background)], crop.width)
         if self._source is None or crop.width <= 0 or crop.height <= 0:
