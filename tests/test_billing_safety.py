@@ -114,6 +114,7 @@ async def test_each_image_carries_its_own_cost_and_the_prices_used(
         assert usage.prices["unit"] == "per 1M tokens"
         assert usage.prices["image_out"]["source"] and usage.prices["image_out"]["as_of"]
         assert usage.request_key == generation.request_key
+        assert generation.request_id and usage.request_id == generation.request_id
     assert db.usage_totals().cost == outcome.cost
 
 

@@ -38,6 +38,13 @@ THUMBNAIL_EDGE = 256
 #: Pillow format name -> file extension.
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 _REQUESTED = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
+
+
+def extension_for(output_format: str) -> str:
+    """The file extension for a requested format (``png`` for one it does not know)."""
+    return EXTENSIONS[_REQUESTED.get(output_format.lower(), "PNG")]
+
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = {b"tEXt", b"iTXt", b"zTXt"}
 _COMPRESS_OVER = 1024  # bytes of UTF-8 text above which an iTXt chunk is zlib-compressed

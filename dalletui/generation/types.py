@@ -65,6 +65,8 @@ class ProviderResult:
 
     images: list[ProviderImage]
     usage: Usage | None = None
+    #: The server's ``x-request-id`` for the request, when there was one.
+    request_id: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -15,7 +15,6 @@ it. Failures that surely were not billed leave ``failed`` rows; a cancel before 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -30,7 +29,7 @@ from dalletui.config import Settings
 from dalletui.errors import DalleTuiError, ErrorKind, GenerationError, ValidationError
 from dalletui.generation import recovery
 from dalletui.generation.catalog import ModelCatalog, load_catalog
-from dalletui.generation.files import EXTENSIONS, ImageStore, SavedImage
+from dalletui.generation.files import ImageStore, SavedImage, extension_for
 from dalletui.generation.pricing import compute_cost, price_snapshot
 from dalletui.generation.providers import make_provider
 from dalletui.generation.request import validate_request
@@ -229,7 +228,7 @@ class GenerationService:
             spec, size=request.size, quality=request.quality, offline=chosen.offline
         )
         shares = split_usage(result.usage, len(result.images))
-        request_id = getattr(result, "request_id", None) or result.extra.get("request_id")
+        request_id = result.request_id
         costs: list[Decimal | None] = []
         # From here on the images are paid for: a cancel waits until every one is recorded.
         record = asyncio.ensure_future(
@@ -297,7 +296,7 @@ class GenerationService:
             try:
                 saved = await asyncio.to_thread(self._save, row, image, prompt)
             except GenerationError as exc:
-                await asyncio.to_thread(self._keep_unsaved, row, image, exc, usage_values)
+                await asyncio.to_thread(self._keep_unsaved, row, prompt, image, exc, usage_values)
                 continue
             await asyncio.to_thread(
                 self._finish, row, prompt, saved, image, usage_values, request_id, started
@@ -318,17 +317,13 @@ class GenerationService:
     def _keep_unsaved(
         self,
         row: Generation,
+        prompt: Prompt,
         image: ProviderImage,
         error: GenerationError,
         usage_values: dict[str, Any],
     ) -> None:
         """The image came back but could not be saved: keep its bytes, bill it, say where."""
-        extension = EXTENSIONS.get(
-            {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}.get(
-                image.output_format.lower(), "PNG"
-            ),
-            "png",
-        )
+        extension = extension_for(image.output_format)
         try:
             kept = recovery.keep_bytes(self.settings.home, row.id, image.data, extension)
             where = f"; the image was kept at {kept}"
@@ -343,19 +338,7 @@ class GenerationService:
             "revised_prompt": image.revised_prompt,
             "finished_at": now(),
         }
-        try:
-            self.db.finish_generation(row.id, usage=usage_values, **changes)
-        except DalleTuiError as exc:
-            log.warning("generation %s: cannot record the unsaved image: %s", row.id, exc)
-            with contextlib.suppress(OSError):
-                recovery.write_record(
-                    self.settings.home,
-                    generation_id=row.id,
-                    request_key=row.request_key,
-                    prompt=row.prompt.text if row.prompt_id else "",
-                    changes=changes,
-                    usage=usage_values,
-                )
+        self._record(row, prompt, changes, usage_values)
 
     def _finish(
         self,
@@ -366,7 +349,7 @@ class GenerationService:
         usage_values: dict[str, Any],
         request_id: str | None,
         started: float,
-    ) -> Generation:
+    ) -> None:
         changes: dict[str, Any] = {
             "status": "succeeded",
             "file_path": str(saved.path),
@@ -379,21 +362,36 @@ class GenerationService:
             "finished_at": now(),
             "duration_ms": int((time.monotonic() - started) * 1000),
         }
+        self._record(row, prompt, changes, usage_values)
+
+    def _record(
+        self,
+        row: Generation,
+        prompt: Prompt,
+        changes: dict[str, Any],
+        usage_values: dict[str, Any],
+    ) -> None:
+        """Finish the row with its ledger values; if that fails, leave a recovery record.
+
+        The image is paid for (and its file or kept bytes are on disk): the next start
+        (``dalletui doctor``) attaches the record to its row. A record that cannot be written
+        either is logged; the files stay, and the doctor attaches a file it finds by its id.
+        """
         try:
-            return self.db.finish_generation(row.id, usage=usage_values, **changes)
+            self.db.finish_generation(row.id, usage=usage_values, **changes)
         except DalleTuiError as exc:
-            # The image is saved and paid for: keep it, and leave a record the next start
-            # (dalletui doctor) attaches to its row.
-            log.warning("generation %s: cannot record the saved image: %s", row.id, exc)
-            recovery.write_record(
-                self.settings.home,
-                generation_id=row.id,
-                request_key=row.request_key,
-                prompt=prompt.text,
-                changes=changes,
-                usage=usage_values,
-            )
-            return row
+            log.warning("generation %s: cannot record the image: %s", row.id, exc)
+            try:
+                recovery.write_record(
+                    self.settings.home,
+                    generation_id=row.id,
+                    request_key=row.request_key,
+                    prompt=prompt.text,
+                    changes=changes,
+                    usage=usage_values,
+                )
+            except OSError:
+                log.exception("generation %s: cannot write its recovery record", row.id)
 
     async def _fail(
         self,

@@ -132,20 +132,10 @@ class TrashService:
         ``sweep`` also removes files under the trash folder that no row refers to any more.
         """
         removed = self.db.purge_entries(list(refs))
-        files = freed = 0
         problems: list[str] = []
-        for generation in removed.generations:
-            for path in self._purge_targets(generation):
-                try:
-                    size = path.stat().st_size
-                    path.unlink()
-                except FileNotFoundError:
-                    continue
-                except OSError as error:
-                    problems.append(f"Could not delete {path}: {error.strerror or error}.")
-                    continue
-                files += 1
-                freed += size
+        files, freed = _delete_files(
+            (path for g in removed.generations for path in self._purge_targets(g)), problems
+        )
         if sweep:
             swept, swept_bytes = self._sweep_orphans(problems)
             files += swept
@@ -164,7 +154,10 @@ class TrashService:
         """The start-up clean-up: purge what has been in the trash over ``days`` (0: never)."""
         if days <= 0:
             return None
-        outcome = self.empty(older_than_days=days)
+        items = self.db.list_trash(before=_cutoff(days))
+        if not items:
+            return None  # the usual start: nothing expired, no walk of the trash folder
+        outcome = self.purge([item.ref for item in items], sweep=True)
         if outcome.entries:
             log.info(
                 "emptied %d trash entries older than %d days (%d files)",
@@ -278,21 +271,8 @@ class TrashService:
         files = [p for p in self.root.rglob("*") if p.is_file() and not p.is_relative_to(kept)]
         ids = sorted({int(p.stem) for p in files if p.stem.isdigit()})
         alive = self.db.generation_exists(ids) if ids else set()
-        count = freed = 0
-        for path in files:
-            if not path.stem.isdigit() or int(path.stem) in alive:
-                continue
-            try:
-                size = path.stat().st_size
-                path.unlink()
-            except FileNotFoundError:
-                continue
-            except OSError as error:
-                problems.append(f"Could not delete {path}: {error.strerror or error}.")
-                continue
-            count += 1
-            freed += size
-        return count, freed
+        gone = (p for p in files if p.stem.isdigit() and int(p.stem) not in alive)
+        return _delete_files(gone, problems)
 
     def _prune_folders(self) -> None:
         """Remove empty folders under the trash (never the trash folder itself)."""
@@ -346,3 +326,20 @@ def _move(source: Path, target: Path) -> tuple[Path | None, bool]:
             raise
         shutil.move(source, target)  # another file system: copy, then remove
     return target, True
+
+
+def _delete_files(paths: Iterable[Path], problems: list[str]) -> tuple[int, int]:
+    """Delete these files; returns (files deleted, bytes freed). Missing ones are skipped."""
+    count = freed = 0
+    for path in paths:
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            problems.append(f"Could not delete {path}: {error.strerror or error}.")
+            continue
+        count += 1
+        freed += size
+    return count, freed

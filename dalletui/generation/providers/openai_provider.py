@@ -184,7 +184,9 @@ class OpenAIProvider:
                 possibly_billed=True,
                 request_id=request_id,
             )
-        return ProviderResult(images=images, usage=usage_from(response.usage))
+        return ProviderResult(
+            images=images, usage=usage_from(response.usage), request_id=request_id
+        )
 
     @staticmethod
     def _params(request: GenerationRequest) -> dict[str, Any]:
@@ -239,7 +241,7 @@ class OpenAIProvider:
                 possibly_billed=True,
                 request_id=request_id,
             )
-        return ProviderResult(images=images, usage=usage)
+        return ProviderResult(images=images, usage=usage, request_id=request_id)
 
 
 def _last_id(seen: list[str | None]) -> str | None:
