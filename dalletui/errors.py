@@ -47,6 +47,8 @@ class ErrorKind(StrEnum):
     PERMISSION = "permission"
     NOT_FOUND = "not_found"
     RATE_LIMIT = "rate_limit"
+    #: Out of credit or over the quota (a 429 that waiting cannot help).
+    QUOTA = "quota"
     CONTENT_POLICY = "content_policy"
     BAD_REQUEST = "bad_request"
     TIMEOUT = "timeout"

@@ -87,7 +87,7 @@ async def test_success_writes_file_thumbnail_and_rows_with_cost(
         (Fault.invalid_api_key(), ErrorKind.AUTHENTICATION, 401, "OPENAI_API_KEY"),
         (Fault.permission_denied(), ErrorKind.PERMISSION, 403, "verified organisation"),
         (Fault.model_not_found("gpt-image-1-mini"), ErrorKind.NOT_FOUND, 404, "does not know"),
-        (Fault.insufficient_quota(), ErrorKind.RATE_LIMIT, 429, "quota"),
+        (Fault.insufficient_quota(), ErrorKind.QUOTA, 429, "quota"),
     ],
 )
 async def test_fault_classes_give_their_message_and_status(

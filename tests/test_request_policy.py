@@ -211,7 +211,7 @@ async def test_insufficient_quota_is_not_retried(
     waits: list[RetryWait] = []
     error = await fails(provider.generate(PLAIN, on_wait=waits.append))
     assert fake_openai.generation_count == 1 and waits == []
-    assert error.kind == ErrorKind.RATE_LIMIT and not error.possibly_billed
+    assert error.kind == ErrorKind.QUOTA and not error.possibly_billed
     assert error.status_code == 429
     assert str(error).startswith("Your OpenAI account is out of credit or over its quota:")
 

@@ -134,13 +134,16 @@ def test_templates_and_variables_crud(db: DatabaseManager) -> None:
 
 
 def test_batches_crud_and_generation_link(db: DatabaseManager) -> None:
-    batch = db.create_batch("night run", total=2, params={"model": "gpt-image-2"})
+    batch = db.create_batch(
+        "night run", [("a fox", {}), ("an owl", {})], params={"model": "gpt-image-2"}
+    )
+    assert batch.planned == 2 and batch.status == "planned"
     rows = _generation(db, n=2, batch_id=batch.id)
-    db.update_batch(batch.id, status="running", succeeded=1)
-    assert db.get_batch(batch.id).succeeded == 1
+    db.update_batch(batch.id, status="running")
+    assert db.get_batch(batch.id).status == "running"
     assert [g.id for g in db.list_generations(batch_id=batch.id)] == [r.id for r in reversed(rows)]
     with pytest.raises(ValidationError):
-        db.update_batch(batch.id, failed=-1)
+        db.update_batch(batch.id, status="exploded")
     db.delete_batch(batch.id)
     assert all(g.batch_id is None for g in db.list_generations())
     assert db.list_batches() == []

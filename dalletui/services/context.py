@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dalletui.config import Settings
 from dalletui.errors import DalleTuiError
 from dalletui.generation.files import ImageStore
+from dalletui.services.batches import BatchService
 from dalletui.services.generation import GenerationService
 from dalletui.services.history import HistoryService
 from dalletui.services.templates import TemplateService
@@ -30,6 +31,7 @@ class Services:
     generation: GenerationService
     templates: TemplateService
     trash: TrashService
+    batches: BatchService
 
     def close(self) -> None:
         self.db.close()
@@ -59,6 +61,7 @@ def open_services(settings: Settings) -> Services:
         generation=generation,
         templates=TemplateService(db),
         trash=trash,
+        batches=BatchService(db, generation),
     )
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import logging
+import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -146,6 +148,7 @@ class GenerationService:
         on_partial: PartialCallback | None = None,
         on_wait: WaitCallback | None = None,
         batch_id: int | None = None,
+        batch_item_id: int | None = None,
     ) -> GenerationOutcome:
         """Run one request end to end. Raises before anything is recorded or sent when the
         request is invalid (``ValidationError``) or the images folder is not writable."""
@@ -177,6 +180,7 @@ class GenerationService:
             params={**request.params(), "owner_pid": os.getpid()},
             seed=request.seed,
             batch_id=batch_id,
+            batch_item_id=batch_item_id,
         )
         outcome = GenerationOutcome(prompt=prompt, generations=rows, warnings=warnings)
         ids = [row.id for row in rows]
@@ -473,7 +477,11 @@ class GenerationService:
 
 
 class _WaitWatch:
-    """Passes each retry wait on, and knows whether a wait (nothing in flight) is under way."""
+    """Passes each retry wait on, and knows whether a wait (nothing in flight) is under way.
+
+    An ``on_wait`` that is a coroutine may itself wait longer (a batch's shared backoff): the
+    whole of it counts as the wait.
+    """
 
     def __init__(self, on_wait: WaitCallback | None) -> None:
         self._on_wait = on_wait
@@ -481,7 +489,17 @@ class _WaitWatch:
 
     def __call__(self, wait: Any) -> Any:
         self._until = time.monotonic() + float(wait.seconds)
-        return self._on_wait(wait) if self._on_wait is not None else None
+        outcome = self._on_wait(wait) if self._on_wait is not None else None
+        if inspect.isawaitable(outcome):
+            return self._through(outcome, float(wait.seconds))
+        return outcome
+
+    async def _through(self, outcome: Awaitable[Any], seconds: float) -> None:
+        self._until = math.inf
+        try:
+            await outcome
+        finally:
+            self._until = time.monotonic() + seconds
 
     def in_wait(self) -> bool:
         return time.monotonic() < self._until

@@ -32,6 +32,7 @@ class GenerationStore(StoreBase):
         params: dict | None = None,
         seed: int | None = None,
         batch_id: int | None = None,
+        batch_item_id: int | None = None,
     ) -> list[Generation]:
         """Create ``count`` pending generations for one request, in one transaction."""
         key = uuid.uuid4().hex
@@ -42,6 +43,7 @@ class GenerationStore(StoreBase):
                 row = Generation(
                     prompt=prompt,
                     batch=batch_id,
+                    batch_item=batch_item_id,
                     request_key=key,
                     image_index=index,
                     provider=provider,

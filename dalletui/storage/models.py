@@ -83,7 +83,19 @@ GENERATION_STATUSES = (
 USAGE_KINDS = ("image", "possibly_billed")
 #: Bases a usage row's cost was computed on.
 PRICE_BASES = ("tokens", "per_image", "offline", "unknown")
-BATCH_STATUSES = ("pending", "running", "succeeded", "partial", "failed", "cancelled")
+BATCH_STATUSES = ("planned", "running", "paused", "cancelled", "completed", "failed")
+#: Where a batch's prompts came from.
+BATCH_SOURCES = ("template", "text", "file", "repeat")
+#: One expanded prompt of a batch: never sent, being sent, or what its last attempt became.
+#: ``interrupted``: it was in flight when its process died, so it may have been billed.
+BATCH_ITEM_STATUSES = (
+    "planned",
+    "running",
+    "succeeded",
+    "failed",
+    "possibly_billed",
+    "interrupted",
+)
 FORMATS = ("png", "jpeg", "webp")
 
 
@@ -284,19 +296,35 @@ class TemplateVariable(BaseModel):
 
 
 class Batch(BaseModel):
-    """A run of many generations, usually from a template."""
+    """A run of many generations: a template's expansions, a prompts file, or one prompt repeated.
+
+    Counts are never stored here: they come from the batch's items (``BatchItem``), so they
+    cannot drift from what happened.
+    """
 
     name = CharField(max_length=NAME_MAX_CHARS)
     template = ForeignKeyField(Template, null=True, on_delete="SET NULL", backref="batches")
-    status = CharField(max_length=16, default="pending", index=True)
-    total = IntegerField(default=0)
-    succeeded = IntegerField(default=0)
-    failed = IntegerField(default=0)
+    source = CharField(max_length=16, default="template")
+    #: The template body, text or file name the prompts were expanded from (as it was then).
+    body = TextField(default="")
+    mode = CharField(max_length=32, default="product")
+    seed = IntegerField(null=True)
+    #: The values each placeholder took, by name (the template's variables and overrides).
+    variables = JSONTextField(default=dict)
+    #: The request fields every item is sent with (model, size, quality, n, ...), and provider.
     params = JSONTextField(default=dict)
+    status = CharField(max_length=16, default="planned", index=True)
+    planned = IntegerField(default=0)
+    concurrency = IntegerField(default=4)
+    #: Why the batch stopped before finishing (quota, cancel, the process went away, ...).
+    stop_reason = TextField(null=True)
+    #: The process running the batch (while ``running``).
+    owner_pid = IntegerField(null=True)
     created_at = DateTimeField(default=now, index=True)
+    started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
 
-    DATETIME_FIELDS = ("created_at", "finished_at")
+    DATETIME_FIELDS = ("created_at", "started_at", "finished_at")
 
     class Meta:
         table_name = "batches"
@@ -307,9 +335,47 @@ class Batch(BaseModel):
             problems.append(
                 f"Batch status '{self.status}' is unknown; one of {', '.join(BATCH_STATUSES)}."
             )
-        for label in ("total", "succeeded", "failed"):
-            if (getattr(self, label) or 0) < 0:
-                problems.append(f"Batch {label} cannot be negative.")
+        if self.source not in BATCH_SOURCES:
+            problems.append(
+                f"Batch source '{self.source}' is unknown; one of {', '.join(BATCH_SOURCES)}."
+            )
+        if (self.planned or 0) < 0:
+            problems.append("Batch planned count cannot be negative.")
+        if not 1 <= (self.concurrency or 0) <= 64:
+            problems.append("Batch concurrency must be 1 to 64.")
+        return problems
+
+
+class BatchItem(BaseModel):
+    """One expanded prompt of a batch and where it stands."""
+
+    batch = ForeignKeyField(Batch, on_delete="CASCADE", backref="items")
+    position = IntegerField()
+    text = TextField()
+    #: The value each placeholder took for this prompt.
+    choice = JSONTextField(default=dict)
+    #: The history prompt it became when first sent.
+    prompt = ForeignKeyField(Prompt, null=True, on_delete="SET NULL", backref="batch_items")
+    status = CharField(max_length=16, default="planned")
+    attempts = IntegerField(default=0)
+    error = TextField(null=True)
+    updated_at = DateTimeField(default=now)
+
+    DATETIME_FIELDS = ("updated_at",)
+
+    class Meta:
+        table_name = "batch_items"
+        indexes = ((("batch", "position"), True), (("batch", "status"), False))
+
+    def problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.status not in BATCH_ITEM_STATUSES:
+            problems.append(
+                f"Batch item status '{self.status}' is unknown; "
+                f"one of {', '.join(BATCH_ITEM_STATUSES)}."
+            )
+        if not (self.text or "").strip():
+            problems.append("A batch item needs a prompt.")
         return problems
 
 
@@ -318,6 +384,9 @@ class Generation(BaseModel):
 
     prompt = ForeignKeyField(Prompt, on_delete="CASCADE", backref="generations")
     batch = ForeignKeyField(Batch, null=True, on_delete="SET NULL", backref="generations")
+    batch_item = ForeignKeyField(
+        BatchItem, null=True, on_delete="SET NULL", backref="generations", index=True
+    )
     request_key = CharField(max_length=32, index=True)
     image_index = IntegerField(default=0)
     provider = CharField(max_length=32)
@@ -398,6 +467,8 @@ class UsageStat(BaseModel):
     request_key = CharField(max_length=32, null=True, index=True)
     request_id = CharField(max_length=128, null=True)
     model = CharField(max_length=64, index=True)
+    #: The batch the request belonged to (no foreign key: spend outlives the batch record).
+    batch_id = IntegerField(null=True, index=True)
     provider = CharField(max_length=32, default="openai")
     input_text_tokens = IntegerField(default=0)
     input_image_tokens = IntegerField(default=0)
@@ -486,6 +557,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Template,
     TemplateVariable,
     Batch,
+    BatchItem,
     Generation,
     UsageStat,
     ImportJournal,

@@ -52,6 +52,7 @@ class UsageStore(StoreBase):
         values.setdefault("request_id", generation.request_id)
         values.setdefault("size", generation.size)
         values.setdefault("quality", generation.quality)
+        values.setdefault("batch_id", generation.batch_id)
         if values.get("cost") is not None or values.get("price_basis") not in (None, "unknown"):
             values.setdefault("priced_at", now())
         tokens = [values.get(name, 0) or 0 for name in UsageStat.TOKEN_FIELDS[:-1]]

@@ -365,7 +365,7 @@ def map_api_error(
     if isinstance(exc, openai.RateLimitError):
         if code in QUOTA_CODES or not verdict.retryable:
             return error(
-                ErrorKind.RATE_LIMIT,
+                ErrorKind.QUOTA,
                 f"Your OpenAI account is out of credit or over its quota: {detail}",
             )
         return error(ErrorKind.RATE_LIMIT, _gave_up("Rate limited by the API", budget, detail))
