@@ -48,7 +48,8 @@ from dalletui.storage import DatabaseManager
 from dalletui.storage.models import Batch, BatchItem, Generation
 
 if TYPE_CHECKING:
-    from dalletui.services.batch_plan import BatchPlan
+    from dalletui.services.batch_plan import BatchPlan, BatchPlanner
+    from dalletui.services.templates import TemplateService
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,9 @@ class BatchControl:
     ) -> None:
         """Send no new request; in-flight ones finish, or are cancelled (possibly billed)."""
         self.status = status
-        self.in_flight = "cancel" if in_flight == "cancel" or self.in_flight == "cancel" else "finish"
+        self.in_flight = (
+            "cancel" if in_flight == "cancel" or self.in_flight == "cancel" else "finish"
+        )
         self.reason = reason or (
             "Cancelled by the user." if status == "cancelled" else "Paused by the user."
         )
@@ -286,9 +289,20 @@ class _Run:
 class BatchService:
     """Create, run, resume, retry and cancel batches; progress for the CLI and the TUI."""
 
-    def __init__(self, db: DatabaseManager, generation: GenerationService) -> None:
+    def __init__(
+        self, db: DatabaseManager, generation: GenerationService, templates: TemplateService
+    ) -> None:
         self.db = db
         self.generation = generation
+        self.templates = templates
+
+    def planner(self) -> BatchPlanner:
+        """What turns a template, a text or a prompts file into a ``BatchPlan``."""
+        from dalletui.services.batch_plan import BatchPlanner
+
+        return BatchPlanner(
+            self.db, self.templates, self.generation.catalog, self.generation.settings
+        )
 
     # -- records ----------------------------------------------------------------------------
 
@@ -419,9 +433,7 @@ class BatchService:
         finally:
             watcher.cancel()
         for result in results:
-            if isinstance(result, BaseException) and not isinstance(
-                result, asyncio.CancelledError
-            ):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("batch %s worker failed", batch_id, exc_info=result)
                 run.stop("failed", f"Unexpected error: {result}")
         return await self._finish(run)
@@ -720,4 +732,3 @@ class BatchService:
             progress.eta = elapsed / run.finished_here * left
         elif not left:
             progress.eta = 0.0
-

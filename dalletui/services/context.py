@@ -48,6 +48,7 @@ def open_services(settings: Settings) -> Services:
     generation = GenerationService(db, images, settings)
     _repair_crash_leftovers(db, images, settings)
     trash = TrashService(db, images, settings.home / "trash")
+    templates = TemplateService(db)
     try:
         trash.purge_expired(settings.trash_days)
     except (DalleTuiError, OSError) as exc:  # an old trash is no reason not to start
@@ -59,9 +60,9 @@ def open_services(settings: Settings) -> Services:
         history=HistoryService(db, images, trash),
         usage=UsageService(db),
         generation=generation,
-        templates=TemplateService(db),
+        templates=templates,
         trash=trash,
-        batches=BatchService(db, generation),
+        batches=BatchService(db, generation, templates),
     )
 
 
