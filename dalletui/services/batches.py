@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from dalletui.errors import DalleTuiError, ErrorKind, GenerationError, ValidationError
+from dalletui.errors import DalleTuiError, ErrorKind, ValidationError
 from dalletui.formatting import format_money
 from dalletui.generation.retry import RATE_LIMITED, SERVER_BUSY, RetryWait, format_seconds
 from dalletui.generation.types import GenerationRequest
