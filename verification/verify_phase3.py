@@ -94,7 +94,7 @@ def check_round_trip(home: Path) -> None:
     prompt = db.record_prompt_use("round trip fox")
     template = db.create_template("rt", "a {animal}")
     db.set_variable("animal", ["fox", "owl"])
-    batch = db.create_batch("rt batch", total=1, template_id=template.id)
+    batch = db.create_batch("rt batch", [("a fox", {"animal": "fox"})], template_id=template.id)
     generation = db.create_generations(
         prompt,
         1,
@@ -299,6 +299,7 @@ def _load_extra_checks() -> None:
     for name in (
         "verification.checks_generation",
         "verification.checks_trust",
+        "verification.checks_batches",
         "verification.checks_ui",
     ):
         try:
