@@ -7,6 +7,7 @@ The API key is read here and nowhere else; it is never written, logged or export
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import stat
@@ -89,6 +90,14 @@ class Settings:
     request_timeout: float = 300.0
     #: Days an entry stays in the trash before it is purged when dalletui starts (0: never).
     trash_days: int = 30
+    #: Requests a batch keeps in flight at once.
+    batch_concurrency: int = 4
+    #: A batch of more images than this asks first (the TUI asks, the CLI needs --yes).
+    batch_confirm_images: int = 20
+    #: A batch that may cost more than this many US dollars asks first (unknown cost: asks).
+    batch_confirm_cost: float = 1.0
+    #: US dollars a month; a batch that would pass it says so when it asks (None: no budget).
+    monthly_budget: float | None = None
     price_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     # repr=False keeps the key out of logs, tracebacks and debug dumps.
     api_key: str | None = field(default=None, repr=False)
@@ -128,6 +137,11 @@ _FILE_KEYS = {
     "cell_size": str,
     "request_timeout": object,  # int or float: checked with the environment value below
     "trash_days": int,
+    # Numbers are checked (with any environment value) by _check_number below.
+    "batch_concurrency": object,
+    "batch_confirm_images": object,
+    "batch_confirm_cost": object,
+    "monthly_budget": object,
     "api_key": str,
     "home": str,
 }
@@ -182,6 +196,81 @@ def _text_setting(value: str, name: str) -> str:
     except UnicodeEncodeError:
         raise ConfigError(f"{name} is not valid UTF-8 text; set it again.") from None
     return value
+
+
+@dataclass(frozen=True)
+class _NumberRule:
+    """How one numeric setting is read: whole or not, its bounds, and what to say when wrong."""
+
+    key: str
+    env: str | None
+    whole: bool
+    low: float
+    high: float = math.inf
+    low_open: bool = False  # True: the value must be above ``low``, not equal to it
+    expected: str = ""
+
+
+_NUMBER_RULES = (
+    _NumberRule(
+        "batch_concurrency",
+        "DALLETUI_BATCH_CONCURRENCY",
+        whole=True,
+        low=1,
+        high=32,
+        expected="a whole number of requests in flight from 1 to 32, e.g. 4",
+    ),
+    _NumberRule(
+        "batch_confirm_images",
+        None,
+        whole=True,
+        low=1,
+        expected="a whole number of images of at least 1, e.g. 20",
+    ),
+    _NumberRule(
+        "batch_confirm_cost",
+        None,
+        whole=False,
+        low=0,
+        expected="a number of US dollars of 0 or more, e.g. 1.0",
+    ),
+    _NumberRule(
+        "monthly_budget",
+        "DALLETUI_MONTHLY_BUDGET",
+        whole=False,
+        low=0,
+        low_open=True,
+        expected="a positive number of US dollars, e.g. 10 (leave it out for no budget)",
+    ),
+)
+
+
+def _check_number(rule: _NumberRule, values: dict[str, Any], path: Path) -> None:
+    """Read ``rule.key`` from the environment or ``values`` (the file) into a checked number."""
+    env = os.environ.get(rule.env) if rule.env else None
+    if env:
+        raw: Any = env
+        source = rule.env
+        text = env.strip()
+        if not rule.whole:
+            text = text.removeprefix("$").strip()
+    elif rule.key in values:
+        raw = values[rule.key]
+        source = f"'{rule.key}' in {path}"
+        # The file must give a number (not a string or a bool); whole settings an integer.
+        wanted = int if rule.whole else int | float
+        text = str(raw) if isinstance(raw, wanted) and not isinstance(raw, bool) else ""
+    else:
+        return
+    number: float | None
+    try:
+        number = int(text) if rule.whole else float(text)
+    except (ValueError, OverflowError):
+        number = None
+    above_low = number is not None and (number > rule.low if rule.low_open else number >= rule.low)
+    if number is None or not above_low or number > rule.high or not math.isfinite(number):
+        raise ConfigError(f"{source} must be {rule.expected}; got {raw!r}.")
+    values[rule.key] = number
 
 
 def load_settings(
@@ -264,6 +353,8 @@ def load_settings(
                 f"it is emptied) to 36500; got {raw_days!r}."
             )
         values["trash_days"] = days
+    for rule in _NUMBER_RULES:
+        _check_number(rule, values, path)
     for warning in warnings:
         log.warning("%s", warning)
     return Settings(

@@ -110,3 +110,86 @@ def test_settings_is_frozen() -> None:
     settings = Settings(home=Path("/x"))
     with pytest.raises(AttributeError):
         settings.model = "y"  # type: ignore[misc]
+
+
+# -- batch settings ---------------------------------------------------------------------------
+
+
+def test_batch_settings_defaults() -> None:
+    settings = load_settings()
+    assert (
+        settings.batch_concurrency,
+        settings.batch_confirm_images,
+        settings.batch_confirm_cost,
+        settings.monthly_budget,
+    ) == (4, 20, 1.0, None)
+
+
+def test_batch_settings_from_the_file_then_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(
+        tmp_path / "c.toml",
+        "[defaults]\nbatch_concurrency = 8\nbatch_confirm_images = 50\n"
+        "batch_confirm_cost = 2\nmonthly_budget = 12.5\n",
+    )
+    settings = load_settings(config_path=config)
+    assert (
+        settings.batch_concurrency,
+        settings.batch_confirm_images,
+        settings.batch_confirm_cost,
+        settings.monthly_budget,
+    ) == (8, 50, 2.0, 12.5)
+    monkeypatch.setenv("DALLETUI_BATCH_CONCURRENCY", " 16 ")
+    monkeypatch.setenv("DALLETUI_MONTHLY_BUDGET", "$30")
+    settings = load_settings(config_path=config)
+    assert (settings.batch_concurrency, settings.monthly_budget) == (16, 30.0)
+    free = load_settings(config_path=write(tmp_path / "z.toml", "batch_confirm_cost = 0\n"))
+    assert free.batch_confirm_cost == 0.0  # 0: every batch that may cost anything asks
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("batch_concurrency = 0", "'batch_concurrency' in"),
+        ("batch_concurrency = 33", "from 1 to 32"),
+        ("batch_concurrency = 2.5", "from 1 to 32"),
+        ("batch_concurrency = true", "from 1 to 32"),
+        ('batch_concurrency = "4"', "from 1 to 32"),
+        ("batch_confirm_images = 0", "at least 1"),
+        ("batch_confirm_cost = -0.5", "0 or more"),
+        ("batch_confirm_cost = inf", "0 or more"),
+        ("monthly_budget = 0", "a positive number of US dollars"),
+        ("monthly_budget = nan", "a positive number of US dollars"),
+        ('monthly_budget = "ten"', "a positive number of US dollars"),
+    ],
+)
+def test_bad_batch_settings_in_the_file_are_sentences(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    config = write(tmp_path / "bad.toml", text + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path=config)
+    message = str(info.value)
+    assert fragment in message and "got " in message and str(config) in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DALLETUI_BATCH_CONCURRENCY", "0"),
+        ("DALLETUI_BATCH_CONCURRENCY", "33"),
+        ("DALLETUI_BATCH_CONCURRENCY", "four"),
+        ("DALLETUI_MONTHLY_BUDGET", "0"),
+        ("DALLETUI_MONTHLY_BUDGET", "-5"),
+        ("DALLETUI_MONTHLY_BUDGET", "inf"),
+        ("DALLETUI_MONTHLY_BUDGET", "lots"),
+    ],
+)
+def test_bad_batch_settings_in_the_environment_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value).startswith(f"{name} must be ") and repr(value) in str(info.value)

@@ -82,6 +82,72 @@ def test_scan_never_raises_and_marks_positions() -> None:
     assert tokens[-1].value == " {z}"
 
 
+# -- inline alternatives ----------------------------------------------------------------------
+
+
+def test_inline_alternatives_are_choice_tokens_named_in_order() -> None:
+    body = "a {red | green|blue} {x} {{a|b}} {big|small}"
+    tokens = scan(body)
+    choices = [t for t in tokens if t.kind == "choice"]
+    assert [(t.value, t.options, body[t.source]) for t in choices] == [
+        ("#1", ("red", "green", "blue"), "{red | green|blue}"),
+        ("#2", ("big", "small"), "{big|small}"),
+    ]
+    assert [t.value for t in tokens if t.kind == "text"][2] == " {a|b} "  # escaped: literal
+    assert placeholders(body) == ["x"]  # alternatives are not variables
+
+
+def test_alternatives_expand_like_anonymous_variables() -> None:
+    expansion = expand_with("{oil|ink} {subject} {dawn|dusk}", VARIABLES)
+    assert expansion.names == ("#1", "subject", "#2")
+    assert expansion.count == 2 * 2 * 2
+    assert expansion.factors() == "{oil|ink} 2 × subject 2 × {dawn|dusk} 2"
+    assert list(expansion)[:3] == ["oil fox dawn", "oil fox dusk", "oil owl dawn"]
+    assert expansion.at(7) == "ink owl dusk"
+    assert expansion.choice_at(5) == {"#1": "ink", "subject": "fox", "#2": "dusk"}
+    assert expansion.samples(2) == ["oil fox dawn", "ink owl dusk"]
+    assert [expansion.render(c) for c in expansion.choices()] == list(expansion)
+
+
+def test_the_same_alternatives_twice_vary_independently() -> None:
+    assert list(expand_with("{a|b}{a|b}", {})) == ["aa", "ab", "ba", "bb"]
+
+
+def test_a_long_alternative_is_shortened_in_the_factors() -> None:
+    expansion = expand_with("{" + "|".join(f"option{n}" for n in range(20)) + "}", {})
+    factor = expansion.factors()
+    assert factor.startswith("{option0|option1|") and factor.endswith("…} 20")
+    assert len(factor) < 50
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("a {red|} fox", "Empty alternative in '{red|}' at line 1, column 3"),
+        ("{|}", "Empty alternative in '{|}' at line 1, column 1"),
+        ("x\n {|red}", "Empty alternative in '{|red}' at line 2, column 2"),
+        ("{red| |blue}", "Empty alternative in '{red| |blue}'"),
+        ("{red|red}", "The alternatives '{red|red}' at line 1, column 1 list 'red' more than once"),
+    ],
+)
+def test_empty_or_repeated_alternatives_are_errors(body: str, problem: str) -> None:
+    assert [t.kind for t in scan(body)].count("error") == 1
+    with pytest.raises(ValidationError) as caught:
+        placeholders(body)
+    assert problem in str(caught.value)
+
+
+def test_an_override_cannot_name_an_alternative() -> None:
+    with pytest.raises(ValidationError, match="'#1' matches no placeholder"):
+        expand_with("{a|b}", {}, {"#1": ["c"]})
+
+
+def test_templates_with_alternatives_are_saved(templates: TemplateService) -> None:
+    created = templates.create_template("colours", "a {red|green} {animal}")
+    templates.create_variable("animal", ["fox"])
+    assert list(templates.expand_template(created.id)) == ["a red fox", "a green fox"]
+
+
 # -- counts, order, samples -----------------------------------------------------------------
 
 

@@ -1,10 +1,12 @@
 """Prompt templates: ``{name}`` placeholders, the variables they name, and their expansions.
 
-A template body is text with ``{name}`` placeholders; ``{{`` and ``}}`` are literal braces (as in
-``str.format``). Each placeholder names a variable, a list of values; the body expands to every
-combination of values (the cartesian product, in a stable order). Counting and sampling work on
-the sizes of the value lists alone, so a template that expands to billions costs nothing to
-describe; only iterating it produces prompts, one at a time, under a cap for batch use.
+A template body is text with ``{name}`` placeholders and inline alternatives ``{red|green}``;
+``{{`` and ``}}`` are literal braces (as in ``str.format``). Each placeholder names a variable, a
+list of values; each inline alternative is an anonymous variable of its own (``#1``, ``#2``, ...
+in order of appearance). The body expands to every combination of values (the cartesian product,
+in a stable order). Counting and sampling work on the sizes of the value lists alone, so a
+template that expands to billions costs nothing to describe; only iterating it produces prompts,
+one at a time, under a cap for batch use.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "TemplateService",
     "TemplateVariable",
     "Token",
+    "is_choice",
     "expand_with",
     "placeholders",
     "scan",
@@ -43,18 +46,29 @@ MAX_EXPANSIONS = 10_000
 # ``{{`` / ``}}`` escapes first, then a brace pair with no brace inside, then a lone brace.
 _BRACES = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
-TokenKind = Literal["text", "placeholder", "error"]
+TokenKind = Literal["text", "placeholder", "choice", "error"]
+
+#: What separates the options of an inline alternative ``{red|green|blue}``.
+CHOICE_SEPARATOR = "|"
+
+
+def is_choice(name: str) -> bool:
+    """True for the anonymous name (``#1``, ``#2``, ...) of an inline alternative."""
+    return name.startswith("#")
 
 
 @dataclass(frozen=True)
 class Token:
-    """One piece of a body: literal text, a ``{name}`` placeholder, or a mistake."""
+    """One piece of a body: literal text, a ``{name}`` placeholder, ``{a|b}``, or a mistake."""
 
     kind: TokenKind
     start: int
     end: int
-    #: The literal text (escapes resolved), the placeholder name, or the problem sentence.
+    #: The literal text (escapes resolved), the placeholder name, the alternative's anonymous
+    #: name (``#1``, ``#2``, ... in order of appearance), or the problem sentence.
     value: str
+    #: The options of an inline alternative, trimmed, in the order written (else empty).
+    options: tuple[str, ...] = ()
 
     @property
     def source(self) -> slice:
@@ -79,6 +93,18 @@ def _problem(body: str, match: re.Match[str]) -> str:
         return f"Unmatched '}}' at {where}: write '}}}}' for a literal brace."
     if found == "{}":
         return f"Empty placeholder '{{}}' at {where}: put a variable name inside the braces."
+    if CHOICE_SEPARATOR in found:
+        options = [option.strip() for option in found[1:-1].split(CHOICE_SEPARATOR)]
+        if not all(options):
+            return (
+                f"Empty alternative in '{found}' at {where}: write a value on each side of "
+                "every '|', e.g. {red|green|blue}."
+            )
+        repeated = [value for value, times in Counter(options).items() if times > 1]
+        listed = ", ".join(f"'{value}'" for value in repeated)
+        return (
+            f"The alternatives '{found}' at {where} list {listed} more than once; write each once."
+        )
     return (
         f"Malformed placeholder '{found}' at {where}: a variable name uses letters, digits "
         "and _ and does not start with a digit (write '{{' and '}}' for literal braces)."
@@ -97,6 +123,7 @@ def scan(body: str) -> list[Token]:
             text.clear()
 
     position = 0
+    choices = 0
     for match in _BRACES.finditer(body):
         start, end = match.span()
         if start > position:
@@ -111,8 +138,12 @@ def scan(body: str) -> list[Token]:
         else:
             flush(start)
             name = match.group(1)
+            options = _options(name)
             if name is not None and IDENTIFIER.match(name):
                 tokens.append(Token("placeholder", start, end, name))
+            elif options:
+                choices += 1
+                tokens.append(Token("choice", start, end, f"#{choices}", options))
             else:
                 tokens.append(Token("error", start, end, _problem(body, match)))
         position = end
@@ -124,9 +155,27 @@ def scan(body: str) -> list[Token]:
     return tokens
 
 
+def _options(inside: str | None) -> tuple[str, ...]:
+    """The options of ``{a|b|c}`` (given what is inside the braces), or () if it is not one.
+
+    Options are trimmed; an empty or repeated option makes the whole thing a mistake.
+    """
+    if inside is None or CHOICE_SEPARATOR not in inside:
+        return ()
+    options = tuple(option.strip() for option in inside.split(CHOICE_SEPARATOR))
+    if not all(options) or len(set(options)) != len(options):
+        return ()
+    return options
+
+
 def _names(tokens: Iterable[Token]) -> list[str]:
     """Distinct placeholder names, in order of first appearance."""
     return list(dict.fromkeys(t.value for t in tokens if t.kind == "placeholder"))
+
+
+def _variable_names(tokens: Iterable[Token]) -> list[str]:
+    """Placeholders and inline alternatives (``#1``...), in order of first appearance."""
+    return list(dict.fromkeys(t.value for t in tokens if t.kind in ("placeholder", "choice")))
 
 
 def _check_syntax(tokens: Sequence[Token]) -> None:
@@ -136,7 +185,10 @@ def _check_syntax(tokens: Sequence[Token]) -> None:
 
 
 def placeholders(body: str) -> list[str]:
-    """The variable names ``body`` uses, first appearance first; ValidationError if malformed."""
+    """The variable names ``body`` uses, first appearance first; ValidationError if malformed.
+
+    Inline alternatives are not variables and are not listed.
+    """
     tokens = scan(body)
     _check_syntax(tokens)
     return _names(tokens)
@@ -187,15 +239,18 @@ def variable_problems(name: str, values: Sequence[str]) -> list[str]:
 class Expansion:
     """What a body expands to, described without producing the product.
 
-    Order: ``itertools.product`` over the placeholders in order of first appearance, each
-    through its values in their stored order, so the last placeholder varies fastest.
+    Order: ``itertools.product`` over the placeholders and inline alternatives in order of first
+    appearance, each through its values in their stored (or written) order, so the last one
+    varies fastest. An inline alternative is named ``#1``, ``#2``, ... in ``names``, ``values``
+    and every choice.
     """
 
     body: str
     tokens: tuple[Token, ...]
-    #: Distinct placeholder names, first appearance first.
+    #: Distinct placeholder names and alternatives' anonymous names, first appearance first.
     names: tuple[str, ...]
-    #: Values of every placeholder that has a variable or override (unknown names are absent).
+    #: Values of every placeholder that has a variable or override (unknown names are absent),
+    #: and the options of every inline alternative.
     values: Mapping[str, tuple[str, ...]]
     #: Placeholders with neither a variable nor an override.
     unknown: tuple[str, ...]
@@ -209,9 +264,19 @@ class Expansion:
     def ok(self) -> bool:
         return not self.unknown
 
+    def label(self, name: str) -> str:
+        """How to show a name: a placeholder as itself, an alternative as ``{red|green}``."""
+        if not is_choice(name):
+            return name
+        token = next(t for t in self.tokens if t.kind == "choice" and t.value == name)
+        written = "{" + CHOICE_SEPARATOR.join(token.options) + "}"
+        return written if len(written) <= 40 else written[:38] + "…}"
+
     def factors(self) -> str:
-        """The count spelled out, e.g. ``style 3 × subject 8``."""
-        return " × ".join(f"{name} {len(self.values.get(name, ()))}" for name in self.names)
+        """The count spelled out, e.g. ``style 3 × subject 8 × {red|green} 2``."""
+        return " × ".join(
+            f"{self.label(name)} {len(self.values.get(name, ()))}" for name in self.names
+        )
 
     def check(self, limit: int | None = None) -> None:
         """Raise ValidationError for unknown or empty placeholders, or a count over ``limit``."""
@@ -234,14 +299,14 @@ class Expansion:
             )
 
     def render(self, choice: Mapping[str, str]) -> str:
-        """The body with each placeholder replaced by ``choice[name]``."""
+        """The body with each placeholder and alternative replaced by ``choice[name]``."""
         return "".join(
-            choice[token.value] if token.kind == "placeholder" else token.value
+            choice[token.value] if token.kind in ("placeholder", "choice") else token.value
             for token in self.tokens
         )
 
-    def at(self, index: int) -> str:
-        """The ``index``-th prompt of the stable order, computed directly (no iteration)."""
+    def choice_at(self, index: int) -> dict[str, str]:
+        """The value of each name in the ``index``-th prompt, computed directly (no iteration)."""
         self.check()
         if not 0 <= index < self.count:
             raise IndexError(f"expansion {index} out of range 0..{self.count - 1}")
@@ -250,7 +315,11 @@ class Expansion:
             options = self.values[name]
             index, digit = divmod(index, len(options))
             choice[name] = options[digit]
-        return self.render(choice)
+        return {name: choice[name] for name in self.names}
+
+    def at(self, index: int) -> str:
+        """The ``index``-th prompt of the stable order, computed directly (no iteration)."""
+        return self.render(self.choice_at(index))
 
     @property
     def first(self) -> str:
@@ -273,10 +342,15 @@ class Expansion:
         self.check(limit)
         return self._iterate()
 
-    def _iterate(self) -> Iterator[str]:
+    def choices(self, limit: int | None = MAX_EXPANSIONS) -> Iterator[dict[str, str]]:
+        """The value of each name for every prompt, lazily, in the stable order."""
+        self.check(limit)
         columns = [self.values[name] for name in self.names]
-        for combo in itertools.product(*columns):
-            yield self.render(dict(zip(self.names, combo, strict=True)))
+        return (dict(zip(self.names, combo, strict=True)) for combo in itertools.product(*columns))
+
+    def _iterate(self) -> Iterator[str]:
+        for choice in self.choices(limit=None):
+            yield self.render(choice)
 
     def __iter__(self) -> Iterator[str]:
         return self.prompts(limit=None)
@@ -290,7 +364,8 @@ def expand_with(
     """Describe ``body``'s expansion over ``variables`` (name -> values), ``overrides`` winning.
 
     Raises ValidationError for malformed placeholders or bad overrides; unknown names are
-    reported in ``Expansion.unknown`` (``check()`` turns them into an error).
+    reported in ``Expansion.unknown`` (``check()`` turns them into an error). Inline
+    alternatives take their own options (an override cannot name them).
     """
     tokens = scan(body)
     _check_syntax(tokens)
@@ -304,9 +379,11 @@ def expand_with(
     if problems:
         raise ValidationError(problems)
     merged = {**variables, **(overrides or {})}
-    values = {name: tuple(merged[name]) for name in names if name in merged}
+    merged.update((t.value, t.options) for t in tokens if t.kind == "choice")
+    every = _variable_names(tokens)
+    resolved = {name: tuple(merged[name]) for name in every if name in merged}
     unknown = tuple(name for name in names if name not in merged)
-    return Expansion(body, tuple(tokens), tuple(names), values, unknown)
+    return Expansion(body, tuple(tokens), tuple(every), resolved, unknown)
 
 
 class TemplateService:

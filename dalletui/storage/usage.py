@@ -158,3 +158,31 @@ class UsageStore(StoreBase):
             .where((UsageStat.id == usage_id) & UsageStat.cost.is_null())
             .execute()
         )
+
+    @guarded
+    def recent_image_costs(
+        self, model: str, size: str, quality: str, limit: int = 200
+    ) -> list[Decimal]:
+        """Per-image costs of the last ``limit`` succeeded API images of this model, size and
+        quality (what an estimate for a token-priced model is based on).
+
+        From the ledger (one row per billed image), joined to the generation that succeeded;
+        unknown costs, offline images and possibly billed requests are left out.
+        """
+        rows = (
+            UsageStat.select(UsageStat.cost)
+            .join(Generation, on=(UsageStat.generation == Generation.id))
+            .where(
+                (UsageStat.kind == "image")
+                & (UsageStat.model == model)
+                & (UsageStat.size == size)
+                & (UsageStat.quality == quality)
+                & UsageStat.cost.is_null(False)
+                & (UsageStat.provider != "offline")
+                & (UsageStat.price_basis != "offline")
+                & (Generation.status == "succeeded")
+            )
+            .order_by(UsageStat.id.desc())
+            .limit(limit)
+        )
+        return [Decimal(str(row.cost)) for row in rows]
