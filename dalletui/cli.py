@@ -345,6 +345,7 @@ def _load_extensions() -> None:
         "dalletui.commands_usage",
         "dalletui.doctor",
         "dalletui.commands_trash",
+        "dalletui.commands_batch",
     ):
         try:
             importlib.import_module(module)

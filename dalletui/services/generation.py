@@ -15,6 +15,7 @@ it. Failures that surely were not billed leave ``failed`` rows; a cancel before 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import logging
@@ -405,7 +406,16 @@ class GenerationService:
         started: float,
     ) -> GenerationOutcome:
         if error.possibly_billed and ids:
-            message = f"{error} Generation #{min(ids)}: {retry_hint(min(ids))}"
+            batch_id = outcome.generations[0].batch_id
+            if batch_id is not None:
+                # A batch's prompt is sent again through its batch (so its item stays right).
+                hint = (
+                    f"Batch #{batch_id}: press I in Batches or run `dalletui batch resume "
+                    f"{batch_id} --rerun-interrupted` to send it again."
+                )
+            else:
+                hint = f"Generation #{min(ids)}: {retry_hint(min(ids))}"
+            message = f"{error} {hint}"
             error = GenerationError(
                 error.kind,
                 message,
@@ -467,13 +477,26 @@ class GenerationService:
         """Send the request of ``generation_id`` again, as a new request (the user's word)."""
         request = await asyncio.to_thread(self.request_for, generation_id)
         generation = await asyncio.to_thread(self.db.get_generation, generation_id)
-        return await self.generate(
+        outcome = await self.generate(
             request,
             provider=generation.provider,
             on_partial=on_partial,
             on_wait=on_wait,
             batch_id=generation.batch_id,
+            batch_item_id=generation.batch_item_id,
         )
+        if generation.batch_item_id is not None:
+            # The batch's prompt was sent again: it now stands where this request left it.
+            if outcome.succeeded:
+                status = "succeeded"
+            else:
+                status = "possibly_billed" if outcome.possibly_billed else "failed"
+            error = None if outcome.error is None else str(outcome.error)
+            with contextlib.suppress(DalleTuiError):
+                await asyncio.to_thread(
+                    self.db.finish_batch_item, generation.batch_item_id, status, error=error
+                )
+        return outcome
 
 
 class _WaitWatch:

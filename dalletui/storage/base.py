@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import random
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -136,7 +137,8 @@ class StoreBase:
     def _get(model: type[M], row_id: int) -> M:
         row = model.get_or_none(model.id == row_id)
         if row is None:
-            raise NotFoundError(f"No {model._meta.table_name[:-1].replace('_', ' ')} #{row_id}.")
+            name = re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).lower()
+            raise NotFoundError(f"No {name} #{row_id}.")
         return row
 
     @staticmethod

@@ -121,7 +121,7 @@ class TemplateEditor(_Editor):
                     compact=True,
                 )
             yield Label(
-                "Body · {name} is a placeholder, {{ and }} are literal braces",
+                "Body · {name} is a placeholder, {a|b} picks each of a and b, {{ }} are braces",
                 classes="editor-section",
                 markup=False,
             )
