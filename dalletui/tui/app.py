@@ -1,4 +1,7 @@
-"""The Textual app: five modes (Compose, History, Templates, Usage, Trash), one key surface."""
+"""The Textual app: six modes (Compose, History, Templates, Batches, Usage, Trash), one key surface.
+
+Batches run in the app (``batch_runs``), not in a screen, so they keep going from screen to screen.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +16,25 @@ from textual.reactive import reactive
 from dalletui.formatting import format_money
 from dalletui.tui.commands import DalleTuiCommands
 from dalletui.tui.messages import DataChanged, ReusePrompt
+from dalletui.tui.screens.batches import BatchesScreen
 from dalletui.tui.screens.compose import ComposeScreen
 from dalletui.tui.screens.help import HelpScreen
 from dalletui.tui.screens.history import HistoryScreen
 from dalletui.tui.screens.templates import TemplatesScreen
 from dalletui.tui.screens.trash import TrashScreen
 from dalletui.tui.screens.usage import UsageScreen
+from dalletui.tui.widgets.batch_runs import (
+    BatchEnded,
+    BatchesChanged,
+    BatchRuns,
+    ended_error,
+    ended_toast,
+    quit_question,
+)
+from dalletui.tui.widgets.confirm import Choice, ChoiceModal
 
 if TYPE_CHECKING:
+    from dalletui.services.batch_plan import BatchPlan
     from dalletui.services.context import Services
 
 
@@ -36,6 +50,10 @@ def stylesheets() -> list[str | Path]:
     return [folder / "app.tcss", *others]
 
 
+#: Why a batch stopped when dalletui was closed while it ran.
+QUIT_REASON = "dalletui was closed while the batch ran."
+
+
 class DalleTuiApp(App[None]):
     """Compose, browse, template and account for images, from the keyboard."""
 
@@ -46,6 +64,7 @@ class DalleTuiApp(App[None]):
         "compose": ComposeScreen,
         "history": HistoryScreen,
         "templates": TemplatesScreen,
+        "batches": BatchesScreen,
         "usage": UsageScreen,
         "trash": TrashScreen,
     }
@@ -87,6 +106,14 @@ class DalleTuiApp(App[None]):
             tooltip="Restore or purge deleted prompts and images",
             priority=True,  # the prompt editor (a TextArea) binds f6 to "select line"
         ),
+        Binding(
+            "f7",
+            "switch_mode('batches')",
+            "Batches",
+            id="mode.batches",
+            tooltip="Batches: live progress, images, cancel, resume, retry",
+            priority=True,  # the prompt editor (a TextArea) binds f7 to "select all"
+        ),
         Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="Every key binding"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
@@ -97,6 +124,9 @@ class DalleTuiApp(App[None]):
     def __init__(self, services: Services) -> None:
         super().__init__()
         self.services = services
+        self.batch_runs = BatchRuns(self, services)
+        self._status_base = ""
+        self._quitting = False
 
     def on_mount(self) -> None:
         self.refresh_status()
@@ -126,7 +156,99 @@ class DalleTuiApp(App[None]):
         label = "offline (no API key)" if provider == "offline" else provider
         images = "1 image" if today.images == 1 else f"{today.images} images"
         text = f"{label} · {settings.model} · today {images}, {spend}"
-        self.call_from_thread(setattr, self, "status", text)
+        self.call_from_thread(self._set_status, text)
+
+    def _set_status(self, base: str | None = None) -> None:
+        """The status line: the base (provider, model, today) and the batches running here."""
+        if base is not None:
+            self._status_base = base
+        running = self.batch_runs.status_text()
+        self.status = f"{self._status_base} · {running}" if running else self._status_base
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def run_batch_plan(self, plan: BatchPlan, concurrency: int | None = None) -> None:
+        """Store ``plan`` as a batch (in a worker), start it, and show it on the Batches screen."""
+        self.batch_runs.create_and_start(plan, concurrency, self.show_batch)
+
+    async def show_batch(self, batch_id: int) -> None:
+        await self.switch_mode("batches")
+        screen = self.screen
+        if isinstance(screen, BatchesScreen):
+            screen.select(batch_id)
+
+    def _batches_screen(self) -> BatchesScreen | None:
+        try:
+            stack = self.get_screen_stack("batches")
+        except KeyError:
+            return None
+        found = [screen for screen in stack if isinstance(screen, BatchesScreen)]
+        return found[-1] if found else None
+
+    @on(BatchesChanged)
+    def _batches_changed(self, message: BatchesChanged) -> None:
+        self._set_status()
+        screen = self._batches_screen()
+        if screen is not None and screen.is_current:
+            screen.batches_changed(message)
+        if message.finished_items:
+            self.refresh_status()  # today's images and spend
+
+    @on(BatchEnded)
+    def _batch_ended(self, message: BatchEnded) -> None:
+        self._set_status()
+        screen = self._batches_screen()
+        if screen is not None:
+            screen.batch_ended(message)
+        on_batches = screen is not None and screen.is_current
+        if message.error is not None:
+            text, title, severity = ended_error(message)
+            self.notify(text, title=title, severity=severity, timeout=10, markup=False)
+        elif not on_batches and not self._quitting:
+            toast = ended_toast(message)
+            if toast is not None:
+                text, severity = toast
+                self.notify(text, title="Batch", severity=severity, timeout=8, markup=False)
+        self.post_message(DataChanged("batch"))  # the status line and History follow
+
+    # -- quitting --------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit; while batches run, ask first (what is in flight would be cut off)."""
+        runs = self.batch_runs
+        if not runs:
+            self.exit()
+            return
+        if self._quitting:  # asked again while waiting: stop waiting, cancel what flies
+            runs.stop_all("paused", in_flight="cancel", reason=QUIT_REASON)
+            return
+        offline = self.services.generation.provider_name == "offline"
+        choices: list[Choice[str]] = [
+            Choice("Quit now", "cancel", "q", "error"),
+            Choice("Finish in-flight, then quit", "finish", "f", "primary"),
+            Choice("Keep running", None, "k"),
+        ]
+
+        def answered(choice: str | None) -> None:
+            if choice in ("cancel", "finish"):
+                self._quit_after_batches(choice)
+
+        modal = ChoiceModal("Quit dalletui?", quit_question(runs, offline), choices, danger=True)
+        await self.push_screen(modal, answered)
+
+    @work(group="quit", exclusive=True, exit_on_error=False)
+    async def _quit_after_batches(self, in_flight: str) -> None:
+        self._quitting = True
+        runs = self.batch_runs
+        runs.stop_all("paused", in_flight=in_flight, reason=QUIT_REASON)  # type: ignore[arg-type]
+        if in_flight == "finish" and runs:
+            self.notify(
+                "Waiting for the requests in flight to finish; ctrl+q again cancels them.",
+                title="Quitting",
+                timeout=30,
+            )
+        await runs.wait_all()
+        self.exit()
 
     @staticmethod
     def _money(cost: object, unknown: int, possibly_billed: int = 0) -> str:

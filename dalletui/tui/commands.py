@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 Callback = Callable[[], Awaitable[Any] | Any]
@@ -15,6 +16,7 @@ _MODES = (
     ("compose", "Write a prompt and generate images (F2)"),
     ("history", "Search past prompts and images (F3)"),
     ("templates", "Prompt templates and variables (F4)"),
+    ("batches", "Batches: live progress, images, cancel, resume, retry (F7)"),
     ("usage", "Images, tokens and spend (F5)"),
     ("trash", "Restore or purge deleted prompts and images (F6)"),
 )
@@ -58,7 +60,39 @@ class DalleTuiCommands(Provider):
                     "Undo delete", screen.action_undo, "Bring back what was just trashed (u)"
                 )
             )
+        found += self._screen_commands(screen)
         return found
+
+    @staticmethod
+    def _screen_commands(screen: Any) -> list[PaletteCommand]:
+        """The keyed actions of the Batches and Templates screens that apply right now."""
+        from dalletui.tui.screens.batches import BatchesScreen
+        from dalletui.tui.screens.templates import TemplatesScreen
+
+        if isinstance(screen, BatchesScreen):
+            prefix = "Batch"
+        elif isinstance(screen, TemplatesScreen):
+            prefix = "Template"
+        else:
+            return []
+        commands: list[PaletteCommand] = []
+        for binding in screen.BINDINGS:
+            if not isinstance(binding, Binding):
+                continue
+            action, _, argument = binding.action.partition("(")
+            if not binding.show or action in ("reload", "back", "show_tab", "detail"):
+                continue
+            parameters = (int(argument.rstrip(")")),) if argument.rstrip(")").isdigit() else ()
+            if screen.check_action(action, parameters) is not True:
+                continue
+            run = partial(screen.run_action, binding.action)
+            key = screen.app.get_key_display(binding)
+            commands.append(
+                PaletteCommand(
+                    f"{prefix}: {binding.description}", run, f"{binding.tooltip} ({key})"
+                )
+            )
+        return commands
 
     async def discover(self) -> Hits:
         for command in self.commands():

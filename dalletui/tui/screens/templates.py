@@ -19,9 +19,11 @@ from textual.worker import Worker, WorkerState
 
 from dalletui.errors import DalleTuiError, ValidationError
 from dalletui.formatting import shorten
-from dalletui.services.templates import expand_with, scan
+from dalletui.services.templates import Expansion, expand_with, scan
 from dalletui.textsafe import printable, printable_message
 from dalletui.tui.messages import DataChanged, ReusePrompt
+from dalletui.tui.widgets.batch_dialog import BatchDialog, BatchStart
+from dalletui.tui.widgets.batch_expansions import ExpansionPicker
 from dalletui.tui.widgets.confirm import ConfirmModal
 from dalletui.tui.widgets.status import StatusLine
 from dalletui.tui.widgets.template_editor import TemplateEditor, VariableEditor
@@ -83,7 +85,37 @@ class TemplatesScreen(Screen[None]):
             "use",
             "Use",
             id="templates.use",
-            tooltip="Open Compose with the template's first expansion (enter does the same)",
+            tooltip="Open Compose with the prompt shown (the first, or the one [ and ] step to)",
+        ),
+        Binding(
+            "x",
+            "expansions",
+            "Pick prompt",
+            id="templates.expansions",
+            tooltip="List the template's prompts and put any one into Compose",
+        ),
+        Binding(
+            "b",
+            "batch",
+            "Batch",
+            id="templates.batch",
+            tooltip="Run every prompt of the template as a batch (count and cost shown first)",
+        ),
+        Binding(
+            "left_square_bracket",
+            "step(-1)",
+            "Previous prompt",
+            id="templates.previous",
+            show=False,
+            tooltip="Show the template's previous prompt (u uses it)",
+        ),
+        Binding(
+            "right_square_bracket",
+            "step(1)",
+            "Next prompt",
+            id="templates.next",
+            show=False,
+            tooltip="Show the template's next prompt (u uses it)",
         ),
         Binding("d", "delete", "Delete", id="templates.delete", tooltip="Delete, after confirming"),
         Binding(
@@ -115,6 +147,8 @@ class TemplatesScreen(Screen[None]):
         self.data = TemplatesData()
         self.active_tab = TEMPLATES_TAB
         self._select_after: tuple[str, int] | None = None
+        #: Which prompt of each template (by id) the preview shows and ``u`` uses.
+        self._shown: dict[int, int] = {}
 
     @property
     def services(self) -> Services:
@@ -128,6 +162,7 @@ class TemplatesScreen(Screen[None]):
                 with VerticalScroll(id="template-detail", classes="templates-detail"):
                     yield Static(id="template-heading", classes="templates-heading")
                     yield TemplatePreview(id="template-detail-preview")
+                    yield Static(id="template-shown")
             with TabPane("Variables", id=VARIABLES_TAB), Horizontal(classes="templates-split"):
                 yield DataTable(id="variable-table", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="variable-detail", classes="templates-detail"):
@@ -250,9 +285,39 @@ class TemplatesScreen(Screen[None]):
         if template is None:
             heading.update(Content.styled(EMPTY_TEMPLATES, MUTED_STYLE))
             preview.update("")
+            self._show_shown(None)
             return
         heading.update(self._heading(template.name, template.description))
         preview.show(template.body, self.data.values, samples=3)
+        self._show_shown(template)
+
+    def _expansion(self, template: Template) -> Expansion | None:
+        """The template's expansion when every name is known (pure, no query), else None."""
+        try:
+            expansion = expand_with(template.body, self.data.values)
+        except ValidationError:
+            return None
+        return expansion if expansion.ok and expansion.count else None
+
+    def _show_shown(self, template: Template | None) -> None:
+        """The one prompt ``u`` would use, under the preview, with the keys that change it."""
+        line = self.query_one("#template-shown", Static)
+        expansion = self._expansion(template) if template is not None else None
+        if template is None or expansion is None or expansion.count < 2:
+            line.update("")
+            line.display = False
+            return
+        index = min(self._shown.get(template.id, 0), expansion.count - 1)
+        text = shorten(printable(expansion.at(index), single_line=True), 300)
+        line.display = True
+        line.update(
+            Content.assemble(
+                "\n",
+                (f"▶ {index + 1:,} of {expansion.count:,}  ", "bold"),
+                text,
+                ("\n[ ] step · x picks any · u uses it · b runs them all as a batch", MUTED_STYLE),
+            )
+        )
 
     @on(DataTable.RowHighlighted, "#variable-table")
     def _show_variable_detail(self) -> None:
@@ -301,8 +366,16 @@ class TemplatesScreen(Screen[None]):
         if action == "show_tab":
             # Offer only the tab that is not showing: one footer slot, always meaningful.
             return parameters[0] != self.active_tab
-        if action == "use" and self.on_variables:
+        if action in ("use", "expansions", "batch", "step") and self.on_variables:
             return False
+        if action in ("expansions", "batch", "step"):
+            template = self.selected_template()
+            if template is None:
+                return None
+            if action == "step":
+                expansion = self._expansion(template)
+                return expansion is not None and expansion.count > 1
+            return True
         if action in ("use", "edit", "delete"):
             chosen = self.selected_variable() if self.on_variables else self.selected_template()
             return True if chosen is not None else None
@@ -358,13 +431,15 @@ class TemplatesScreen(Screen[None]):
         return done
 
     def action_use(self) -> None:
-        """Open Compose with the first expansion of the selected template."""
+        """Open Compose with the prompt the preview shows (the first, unless stepped)."""
         template = self.selected_template()
         if template is None or self.on_variables:
             return
         try:
             expansion = expand_with(template.body, self.data.values)
-            text = expansion.first
+            index = min(self._shown.get(template.id, 0), max(expansion.count - 1, 0))
+            expansion.check()
+            text = expansion.at(index)
         except ValidationError as error:
             self.notify(
                 printable_message(error),
@@ -373,14 +448,67 @@ class TemplatesScreen(Screen[None]):
                 markup=False,
             )
             return
+        self._use(template, expansion, index, text)
+
+    def _use(self, template: Template, expansion: Expansion, index: int, text: str) -> None:
         if expansion.count > 1:
+            which = "The first" if index == 0 else f"Prompt {index + 1:,}"
             self.notify(
-                printable(f"The first of {expansion.count:,} prompts from '{template.name}'."),
+                printable(f"{which} of {expansion.count:,} prompts from '{template.name}'."),
                 title="Template",
                 timeout=4,
                 markup=False,
             )
         self.post_message(ReusePrompt(text=text, params={}))
+
+    def action_step(self, delta: int) -> None:
+        """Show the previous or next prompt of the template (``u`` then uses it)."""
+        template = self.selected_template()
+        expansion = self._expansion(template) if template is not None else None
+        if template is None or expansion is None:
+            return
+        index = (self._shown.get(template.id, 0) + delta) % expansion.count
+        self._shown[template.id] = index
+        self._show_shown(template)
+
+    def action_expansions(self) -> None:
+        """List the template's prompts; the one picked goes into Compose."""
+        template = self.selected_template()
+        if template is None or self.on_variables:
+            return
+        try:
+            expansion = expand_with(template.body, self.data.values)
+            expansion.check()
+        except ValidationError as error:
+            self.notify(
+                printable_message(error),
+                title=printable(f"Cannot expand '{template.name}'", single_line=True),
+                severity="error",
+                markup=False,
+            )
+            return
+
+        def picked(index: int | None) -> None:
+            if index is None:
+                return
+            self._shown[template.id] = index
+            self._show_shown(template)
+            self._use(template, expansion, index, expansion.at(index))
+
+        current = self._shown.get(template.id, 0)
+        self.app.push_screen(ExpansionPicker(template.name, expansion, current), picked)
+
+    def action_batch(self) -> None:
+        """Plan the selected template as a batch in a dialog; Run starts it and shows it."""
+        template = self.selected_template()
+        if template is None or self.on_variables:
+            return
+
+        def answered(start: BatchStart | None) -> None:
+            if start is not None:
+                self.app.run_batch_plan(start.plan, start.concurrency)  # type: ignore[attr-defined]
+
+        self.app.push_screen(BatchDialog(self.services, template.name, template.body), answered)
 
     def action_delete(self) -> None:
         if self.on_variables:

@@ -20,12 +20,14 @@ MUTED_STYLE = "$foreground-muted"
 
 
 def highlight(body: str, known: Mapping[str, Sequence[str]]) -> Content:
-    """The body as typed: known ``{names}`` in one style, unknown ones and mistakes in another."""
+    """The body as typed: known names and {a|b} in one style, unknowns and mistakes in others."""
     parts: list[str | tuple[str, str]] = []
     for token in scan(body):
         source = printable(body[token.source])
         if token.kind == "placeholder":
             parts.append((source, KNOWN_STYLE if token.value in known else UNKNOWN_STYLE))
+        elif token.kind == "choice":
+            parts.append((source, KNOWN_STYLE))
         elif token.kind == "error":
             parts.append((source, MISTAKE_STYLE))
         else:
