@@ -5,10 +5,16 @@ Counts are computed from the items (``batch_counts``) and spend from the ledger
 write transaction that also checks the batch is still running in this process, so a cancel from
 another process stops new requests at the next claim. Items whose process died while they were in
 flight are settled by ``settle_orphaned_items`` from what their generation rows say.
+
+A batch is owned by the process running it (``owner_pid``) from ``start_batch`` until
+``stop_batch``, also while a cancel asked from elsewhere waits for its requests in flight: a live
+owner's batch is never settled or started by another process (both check it in their write
+transaction, so two processes cannot both take it).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,6 +23,7 @@ from typing import Any
 from peewee import fn
 
 from dalletui.errors import ValidationError
+from dalletui.processes import process_alive
 from dalletui.storage.base import StoreBase, guarded
 from dalletui.storage.models import Batch, BatchItem, Generation, UsageStat, now
 
@@ -24,6 +31,31 @@ from dalletui.storage.models import Batch, BatchItem, Generation, UsageStat, now
 _CHUNK = 500
 #: Batch statuses that are over: nothing runs, and nothing will unless the user resumes it.
 FINISHED = ("completed", "failed", "cancelled")
+#: Key in ``Batch.params`` by which a stop asked from another process says what to do with the
+#: requests in flight ("cancel"); absent: they finish. Cleared when the batch starts again.
+STOP_IN_FLIGHT = "stop_in_flight"
+
+
+def owner_elsewhere(batch: Batch, pid: int) -> int | None:
+    """The pid of a live process other than ``pid`` that owns ``batch`` (runs it, or is
+    finishing its requests in flight after a cancel), else None."""
+    owner = batch.owner_pid
+    if owner is None or owner == pid:
+        return None
+    return owner if process_alive(owner) else None
+
+
+def busy_message(batch: Batch, owner: int) -> str:
+    """Why a batch owned by another live process cannot be run here."""
+    if batch.status == "running":
+        return (
+            f"Batch #{batch.id} is running in another dalletui (process {owner}); stop it "
+            f"there, or run `dalletui batch cancel {batch.id}`."
+        )
+    return (
+        f"Batch #{batch.id} is {batch.status} but another dalletui (process {owner}) is still "
+        "finishing its requests in flight; try again when it is done."
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +113,7 @@ class BatchStore(StoreBase):
                             "batch": batch.id,
                             "position": item.position,
                             "text": text,
-                            "choice": BatchItem.choice.db_value(choice),
+                            "choice": choice,  # insert_many applies the field's db_value
                             "status": "planned",
                             "attempts": 0,
                             "updated_at": created,
@@ -182,9 +214,7 @@ class BatchStore(StoreBase):
         for start in range(0, len(item_ids), _CHUNK):
             chunk = list(item_ids[start : start + _CHUNK])
             select = (
-                Generation.select()
-                .where(Generation.batch_item.in_(chunk))
-                .order_by(Generation.id)
+                Generation.select().where(Generation.batch_item.in_(chunk)).order_by(Generation.id)
             )
             for row in select:
                 found[row.batch_item_id].append(row)
@@ -203,11 +233,16 @@ class BatchStore(StoreBase):
     ) -> Batch:
         """Mark the batch running in process ``pid``; items in ``requeue`` become planned again.
 
-        ``only`` limits the requeue to those item ids. The caller has settled orphaned items
-        and refused a batch running in another live process.
+        ``only`` limits the requeue to those item ids. Refused (``ValidationError``) while
+        another live process owns the batch; the caller has settled orphaned items.
         """
         with self.write():
             batch = self._get(Batch, batch_id)
+            owner = owner_elsewhere(batch, pid)
+            if owner is not None:
+                raise ValidationError(busy_message(batch, owner))
+            params = dict(batch.params or {})
+            params.pop(STOP_IN_FLIGHT, None)
             if requeue:
                 update = BatchItem.update(status="planned", error=None, updated_at=now()).where(
                     (BatchItem.batch == batch_id) & BatchItem.status.in_(list(requeue))
@@ -218,6 +253,7 @@ class BatchStore(StoreBase):
             started = now()
             return self._save(
                 batch,
+                params=params,
                 status="running",
                 owner_pid=pid,
                 stop_reason=None,
@@ -248,6 +284,52 @@ class BatchStore(StoreBase):
             item.updated_at = now()
             item.save()
             return item
+
+    @guarded
+    def begin_sending(self, batch_id: int, item_id: int, pid: int) -> bool:
+        """Just before an item's request is sent: False (send nothing) unless the batch still
+        runs in process ``pid``; else its pending rows record that it goes now.
+
+        ``started_at`` of a row is its ``created_at`` until then, and differs from it after:
+        settling what a dead process left tells a request sent from one that never was.
+        """
+        with self.write():
+            batch = Batch.get_or_none(Batch.id == batch_id)
+            if batch is None or batch.status != "running" or batch.owner_pid != pid:
+                return False
+            sent = now()
+            pending = (Generation.batch_item == item_id) & (Generation.status == "pending")
+            Generation.update(started_at=sent).where(
+                pending & (Generation.created_at != sent)
+            ).execute()
+            Generation.update(started_at=sent + dt.timedelta(microseconds=1)).where(
+                pending & (Generation.created_at == sent)
+            ).execute()
+            return True
+
+    @guarded
+    def discard_unsent(self, generation_ids: Sequence[int]) -> int:
+        """Remove the rows of a batch request that was never sent (it waited for its turn
+        when the batch stopped): history keeps only requests that reached the provider. A row
+        sent (``begin_sending``), with a file or with a ledger row is never removed. Returns
+        how many went."""
+        if not generation_ids:
+            return 0
+        billed = UsageStat.select(UsageStat.generation).where(
+            UsageStat.generation.in_(list(generation_ids))
+        )
+        with self.write():
+            return (
+                Generation.delete()
+                .where(
+                    Generation.id.in_(list(generation_ids))
+                    & Generation.status.in_(["pending", "interrupted", "failed", "cancelled"])
+                    & (Generation.started_at == Generation.created_at)
+                    & Generation.file_path.is_null()
+                    & Generation.id.not_in(billed)
+                )
+                .execute()
+            )
 
     @guarded
     def finish_batch_item(
@@ -287,11 +369,16 @@ class BatchStore(StoreBase):
             return self._save(batch, **changes)
 
     @guarded
-    def request_batch_stop(self, batch_id: int, status: str, reason: str) -> Batch:
+    def request_batch_stop(
+        self, batch_id: int, status: str, reason: str, *, in_flight: str = "finish"
+    ) -> Batch:
         """Ask a batch to stop (``cancelled`` or ``paused``): its runner sees it at its next
-        claim. Refused for a batch that is already over."""
+        claim (or within a moment); ``in_flight="cancel"`` asks it to cancel its requests in
+        flight too. Refused for a batch that is already over."""
         if status not in ("cancelled", "paused"):
             raise ValueError(status)
+        if in_flight not in ("finish", "cancel"):
+            raise ValueError(in_flight)
         with self.write():
             batch = self._get(Batch, batch_id)
             if batch.status in ("completed", "cancelled", "failed"):
@@ -302,8 +389,10 @@ class BatchStore(StoreBase):
             changes: dict[str, Any] = {"status": status, "stop_reason": reason}
             if status in FINISHED:
                 changes["finished_at"] = now()
-            if batch.status != "running":
+            if batch.status != "running" and not process_alive(batch.owner_pid):
                 changes["owner_pid"] = None
+            if in_flight == "cancel":
+                changes["params"] = {**(batch.params or {}), STOP_IN_FLIGHT: "cancel"}
             return self._save(batch, **changes)
 
     @guarded
@@ -313,8 +402,9 @@ class BatchStore(StoreBase):
 
         No rows (the request was never created, so never sent): planned again. A succeeded
         row: succeeded. Pending or interrupted rows: interrupted (the request may have been
-        billed). Possibly billed, failed: the same. Cancelled before an answer: planned.
-        Returns how many items became what.
+        billed), unless they never went (``begin_sending``): then they are removed and the
+        item is planned. Possibly billed, failed: the same. Cancelled before an answer:
+        planned. Returns how many items became what.
         """
         settled: dict[str, int] = {}
         with self.write():
@@ -325,7 +415,16 @@ class BatchStore(StoreBase):
             )
             rows = self.item_generations([item.id for item in running])
             for item in running:
-                status, error, prompt_id = _settled(rows[item.id])
+                # A running item was last saved when it was claimed: rows older than that
+                # belong to an earlier attempt.
+                status, error, prompt_id = _settled(rows[item.id], item.updated_at)
+                unsent = [
+                    row.id
+                    for row in _newest_attempt(rows[item.id])
+                    if row.status in ("pending", "interrupted")
+                ]
+                if status == "planned" and unsent:
+                    self.discard_unsent(unsent)
                 changes: dict[str, Any] = {"status": status, "error": error}
                 if prompt_id is not None and item.prompt_id is None:
                     changes["prompt"] = prompt_id
@@ -336,11 +435,21 @@ class BatchStore(StoreBase):
         return settled
 
     @guarded
-    def settle_orphaned_items(self, batch_id: int, reason: str) -> dict[str, int]:
+    def settle_orphaned_items(
+        self, batch_id: int, reason: str, *, pid: int | None = None
+    ) -> dict[str, int]:
         """A batch whose process died: its running items are settled (``settle_items``) and
-        a batch still marked running becomes paused with ``reason``."""
+        a batch still marked running becomes paused with ``reason``.
+
+        With ``pid`` (the caller's), refused (``ValidationError``) while another live process
+        owns the batch: its items in flight are not orphans.
+        """
         with self.write():
             batch = self._get(Batch, batch_id)
+            if pid is not None:
+                owner = owner_elsewhere(batch, pid)
+                if owner is not None:
+                    raise ValidationError(busy_message(batch, owner))
             running = BatchItem.select(BatchItem.id).where(
                 (BatchItem.batch == batch_id) & (BatchItem.status == "running")
             )
@@ -350,16 +459,37 @@ class BatchStore(StoreBase):
         return settled
 
 
-def _settled(rows: list[Generation]) -> tuple[str, str | None, int | None]:
-    """An orphaned item's status from its newest attempt's generation rows."""
+def _newest_attempt(rows: list[Generation]) -> list[Generation]:
+    if not rows:
+        return []
+    key = rows[-1].request_key
+    return [row for row in rows if row.request_key == key]
+
+
+def _settled(rows: list[Generation], claimed_at: Any = None) -> tuple[str, str | None, int | None]:
+    """An orphaned item's status from its newest attempt's generation rows.
+
+    ``claimed_at`` is when the item was claimed for the attempt being settled: when the newest
+    rows surely were not billed (failed, cancelled) and are older than that, they belong to an
+    earlier attempt (a rate-limited one sent again), and this attempt never made a row:
+    planned. Rows that may have been billed or succeeded are kept whatever their age.
+    """
     if not rows:
         return "planned", None, None
-    key = rows[-1].request_key
-    attempt = [row for row in rows if row.request_key == key]
+    attempt = _newest_attempt(rows)
     statuses = {row.status for row in attempt}
     prompt_id = attempt[0].prompt_id
+    earlier = claimed_at is not None and all(
+        row.created_at is not None and row.created_at < claimed_at for row in attempt
+    )
+    if earlier and statuses <= {"failed", "cancelled"}:
+        return "planned", None, prompt_id
     if "succeeded" in statuses:
         return "succeeded", None, prompt_id
+    if statuses <= {"pending", "interrupted"} and all(
+        row.started_at is not None and row.started_at == row.created_at for row in attempt
+    ):
+        return "planned", None, prompt_id  # made, never sent (see ``begin_sending``)
     if statuses & {"pending", "interrupted"}:
         return (
             "interrupted",

@@ -16,6 +16,13 @@ Usage::
 Scripted behaviours are consumed one per ``POST /v1/images/generations`` request, in order;
 when the queue is empty, requests succeed. ``GET /v1/models`` never consumes the script.
 
+Concurrency and timing, for batch tests: ``in_flight`` / ``max_in_flight`` count the generation
+requests being worked on (from the moment the body was read until the answer starts), each
+``RecordedRequest`` has monotonic ``arrived`` / ``answered`` times and the ``status`` answered,
+``wait_until`` / ``wait_in_flight`` / ``wait_requests`` block on a condition (never a sleep), and
+``hold_answers()`` / ``release_answers()`` keep every generation request waiting (counted in
+flight) until released. ``latency_jitter`` adds a seeded random 0..jitter seconds per answer.
+
 Streaming with ``n > 1`` is rejected with a 400 ``invalid_request_error`` (param ``n``) by
 default; with ``allow_stream_n=True`` each image is streamed in turn (its partial images,
 then its ``image_generation.completed`` event, whose usage covers that image only).
@@ -28,12 +35,14 @@ import contextlib
 import hashlib
 import io
 import json
+import random
 import socket
 import sys
 import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -298,11 +307,22 @@ class RecordedRequest:
     received_at: float
     request_id: str
     behaviour: Behaviour | None = None
+    #: ``time.monotonic()`` when the body had been read (the request counts as in flight).
+    arrived: float = 0.0
+    #: ``time.monotonic()`` when the answer started (or the connection was cut); None before.
+    answered: float | None = None
+    #: The HTTP status answered; None while unanswered or when the connection was cut.
+    status: int | None = None
 
     @property
     def authorization(self) -> str | None:
         """The ``Authorization`` header, if any."""
         return self.headers.get("authorization")
+
+    @property
+    def prompt(self) -> str | None:
+        """The ``prompt`` of a generation request's JSON body."""
+        return self.body.get("prompt") if isinstance(self.body, dict) else None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -430,6 +450,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    #: socketserver's default listen backlog is 5: a batch opening 8 connections at once would
+    #: have the extra handshakes dropped and retried 0.2-1 s later (no real API does that).
+    request_queue_size = 128
 
     def __init__(self, fake: FakeOpenAIServer) -> None:
         self.fake = fake
@@ -440,6 +463,10 @@ class _HTTPServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             self._open.add(request)
+        # Headers and body are written separately: without this, Nagle's algorithm holds the
+        # body back until the client's delayed ACK (40 ms on Linux), which no real API does.
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
@@ -479,11 +506,25 @@ class _Handler(BaseHTTPRequestHandler):
 class _Reply:
     """Writes responses on one handler, swallowing errors from vanished clients."""
 
-    def __init__(self, handler: _Handler, request_id: str) -> None:
+    def __init__(
+        self,
+        handler: _Handler,
+        request_id: str,
+        on_answer: Callable[[int | None], None] | None = None,
+    ) -> None:
         self.h = handler
         self.request_id = request_id
+        self._on_answer = on_answer
+
+    def answered(self, status: int | None) -> None:
+        """Tell the server (once) that the answer starts now: before any byte is written, so a
+        client can never send its next request while this one still counts as in flight."""
+        on_answer, self._on_answer = self._on_answer, None
+        if on_answer is not None:
+            on_answer(status)
 
     def _head(self, status: int, headers: dict[str, str]) -> None:
+        self.answered(status)
         self.h.send_response(status)
         self.h.send_header("x-request-id", self.request_id)
         self.h.send_header("openai-processing-ms", "1")
@@ -545,6 +586,7 @@ class _Reply:
 
     def drop(self) -> None:
         """Close the socket now, without (the rest of) a response."""
+        self.answered(None)
         self.h.close_connection = True
         with contextlib.suppress(OSError):
             self.h.connection.shutdown(socket.SHUT_RDWR)
@@ -562,11 +604,15 @@ class FakeOpenAIServer:
         output_tokens_per_image: output image tokens reported per image.
         tokens_per_partial: extra output image tokens per streamed partial image.
         latency: seconds to wait before every successful answer (mutable at runtime).
+        latency_jitter: up to this many more seconds per answer, drawn from ``Random(seed)``.
         stream_event_delay: seconds between streamed events (mutable at runtime).
         api_key: when set, any other ``Authorization: Bearer`` gets a 401.
         strict_models: 404 ``model_not_found`` for models not in ``models``.
         allow_stream_n: stream ``n > 1`` images one after another instead of a 400.
         revise_prompts: add ``revised_prompt`` to each returned image.
+        seed: seeds the latency jitter.
+        noise_images: answer with random-noise images at the nominal size (as large as the
+            API's, cached), not small drawings: for benchmarks of real payloads.
     """
 
     def __init__(
@@ -576,12 +622,15 @@ class FakeOpenAIServer:
         output_tokens_per_image: int = 272,
         tokens_per_partial: int = 100,
         latency: float = 0.0,
+        latency_jitter: float = 0.0,
         stream_event_delay: float = 0.0,
         api_key: str | None = None,
         models: tuple[str, ...] = DEFAULT_MODELS,
         strict_models: bool = False,
         allow_stream_n: bool = False,
         revise_prompts: bool = False,
+        seed: int = 0,
+        noise_images: bool = False,
     ) -> None:
         self.render_max_side = render_max_side
         self.output_tokens_per_image = output_tokens_per_image
@@ -593,7 +642,17 @@ class FakeOpenAIServer:
         self.strict_models = strict_models
         self.allow_stream_n = allow_stream_n
         self.revise_prompts = revise_prompts
+        self.latency_jitter = latency_jitter
+        self.noise_images = noise_images
+        self._noise_cache: dict[tuple[tuple[int, int], str, int], str] = {}
+        self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._in_flight_log: list[tuple[float, int]] = []
+        self._gate = threading.Event()
+        self._gate.set()
         self._script: deque[Behaviour] = deque()
         self._requests: list[RecordedRequest] = []
         self._errors: list[str] = []
@@ -668,11 +727,86 @@ class FakeOpenAIServer:
             return len(self._script)
 
     def reset(self) -> None:
-        """Forget recorded requests, errors and the remaining script."""
+        """Forget recorded requests, errors, the remaining script and the in-flight peak."""
         with self._lock:
             self._script.clear()
             self._requests.clear()
             self._errors.clear()
+            self._max_in_flight = self._in_flight
+            self._in_flight_log = [(time.monotonic(), self._in_flight)]
+
+    # -- concurrency and timing ---------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Generation requests received and not answered yet."""
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most generation requests ever in flight at once (since start or ``reset``)."""
+        with self._lock:
+            return self._max_in_flight
+
+    @property
+    def in_flight_log(self) -> list[tuple[float, int]]:
+        """``(time.monotonic(), requests in flight)`` after each change, oldest first."""
+        with self._lock:
+            return list(self._in_flight_log)
+
+    def max_in_flight_between(self, start: float, end: float) -> int:
+        """The most generation requests in flight at once between two monotonic times."""
+        at_start = 0
+        peak = 0
+        for when, count in self.in_flight_log:
+            if when <= start:
+                at_start = count
+            elif when <= end:
+                peak = max(peak, count)
+            else:
+                break
+        return max(at_start, peak)
+
+    def wait_until(self, check: Callable[[FakeOpenAIServer], bool], timeout: float = 10.0) -> bool:
+        """Block until ``check(server)`` is true (looked at again whenever a request arrives or
+        is answered); False if ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        while not check(self):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._changed:
+                self._changed.wait(min(left, 0.05))
+        return True
+
+    def wait_in_flight(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` generation requests are in flight."""
+        return self.wait_until(lambda server: server.in_flight >= count, timeout)
+
+    def wait_requests(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least ``count`` generation requests have arrived."""
+        return self.wait_until(lambda server: server.generation_count >= count, timeout)
+
+    def hold_answers(self) -> None:
+        """From now on generation requests wait (in flight) until ``release_answers()``."""
+        self._gate.clear()
+
+    def release_answers(self) -> None:
+        """Let every held generation request (and later ones) go on."""
+        self._gate.set()
+
+    @property
+    def prompts(self) -> list[str | None]:
+        """The prompt of each generation request, in the order they arrived."""
+        return [r.prompt for r in self.generation_requests]
+
+    def _count(self, delta: int) -> None:
+        with self._changed:
+            self._in_flight += delta
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            self._in_flight_log.append((time.monotonic(), self._in_flight))
+            self._changed.notify_all()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -732,14 +866,20 @@ class FakeOpenAIServer:
                 body=body,
                 received_at=time.time(),
                 request_id=f"req_fake_{self._counter:06d}",
+                arrived=time.monotonic(),
             )
             self._requests.append(rec)
+            self._changed.notify_all()
         return rec
 
     def _dispatch(self, h: _Handler) -> None:
+        reply: _Reply | None = None
         try:
             rec = self._record(h)
-            reply = _Reply(h, rec.request_id)
+            counted = rec.method == "POST" and rec.path == _GENERATIONS_PATH
+            if counted:
+                self._count(+1)
+            reply = _Reply(h, rec.request_id, self._on_answer(rec, counted))
             try:
                 self._route(h, rec, reply)
             except _BadRequest as exc:
@@ -753,9 +893,38 @@ class FakeOpenAIServer:
                 _Reply(h, "req_fake_error").error(
                     500, _error("fake server bug (see server.errors)", "server_error")
                 )
+        finally:
+            if reply is not None:
+                reply.answered(None)  # a client that went away before its answer
+
+    def _on_answer(self, rec: RecordedRequest, counted: bool) -> Callable[[int | None], None]:
+        def answered(status: int | None) -> None:
+            with self._changed:
+                rec.answered = time.monotonic()
+                rec.status = status
+                self._changed.notify_all()
+            if counted:
+                self._count(-1)
+
+        return answered
 
     def _route(self, h: _Handler, rec: RecordedRequest, reply: _Reply) -> None:
-        if self.api_key is not None and rec.authorization != f"Bearer {self.api_key}":
+        authorized = self.api_key is None or rec.authorization == f"Bearer {self.api_key}"
+        if rec.method == "POST" and rec.path == _GENERATIONS_PATH:
+            behaviour: Behaviour = Ok()
+            if authorized:  # scripted behaviours go to requests in the order they arrived
+                with self._lock:
+                    behaviour = self._script.popleft() if self._script else Ok()
+                rec.behaviour = behaviour
+            # hold_answers(): wait, in flight, until released (a rejected key's request too)
+            while not self._gate.wait(0.05):
+                if self._stopping.is_set():
+                    reply.drop()
+                    return
+            if authorized:
+                self._generate(rec, reply, behaviour)
+                return
+        if not authorized:
             fault = Fault.invalid_api_key()
             reply.error(401, fault.error or {})
             return
@@ -769,13 +938,13 @@ class FakeOpenAIServer:
             else:
                 reply.error(404, _error(_model_missing(model), code="model_not_found"))
             return
-        if rec.method == "POST" and rec.path == _GENERATIONS_PATH:
-            with self._lock:
-                behaviour: Behaviour = self._script.popleft() if self._script else Ok()
-            rec.behaviour = behaviour
-            self._generate(rec, reply, behaviour)
-            return
         reply.error(404, _error(f"Invalid URL ({rec.method} {rec.path})"))
+
+    def _jitter(self) -> float:
+        if self.latency_jitter <= 0:
+            return 0.0
+        with self._lock:
+            return self._random.uniform(0.0, self.latency_jitter)
 
     @staticmethod
     def _model(model: str) -> dict[str, Any]:
@@ -793,10 +962,21 @@ class FakeOpenAIServer:
             reply.drop()
             return
         job = self._validate(rec.body)
-        if not self._sleep(self.latency):
+        kind = behaviour.kind if isinstance(behaviour, Fault) else "ok"
+        wait = self.latency + self._jitter()
+        if kind == "ok" and not job.stream:
+            # The images are made within the latency (as the API makes them before it
+            # answers): large ones do not make an answer later than ``latency``.
+            started = time.monotonic()
+            payload = self._images_response(job)
+            if not self._sleep(wait - (time.monotonic() - started)):
+                reply.drop()
+                return
+            reply.json(200, payload)
+            return
+        if not self._sleep(wait):
             reply.drop()
             return
-        kind = behaviour.kind if isinstance(behaviour, Fault) else "ok"
         if kind == "cut_after_headers":
             reply.headers_then_cut(self._images_response(job), stream=job.stream)
         elif job.stream and kind != "json_instead_of_stream":
@@ -869,6 +1049,8 @@ class FakeOpenAIServer:
         )
 
     def _b64(self, job: _Job, index: int, progress: float = 1.0) -> str:
+        if self.noise_images and progress >= 1.0:
+            return self._noise(job, index)
         data = render_image(
             job.prompt,
             index,
@@ -878,6 +1060,23 @@ class FakeOpenAIServer:
             progress=progress,
         )
         return base64.b64encode(data).decode("ascii")
+
+    def _noise(self, job: _Job, index: int) -> str:
+        """Random pixels at the nominal size: as large as the API's images (about 3 MB of PNG
+        at 1024x1024), made once per size, format and index and then reused."""
+        key = (job.nominal, job.output_format, index)
+        with self._lock:
+            cached = self._noise_cache.get(key)
+        if cached is None:
+            width, height = job.nominal
+            pixels = random.Random(f"{key}").randbytes(width * height * 3)
+            img = Image.frombytes("RGB", (width, height), pixels)
+            buf = io.BytesIO()
+            img.save(buf, format=_FORMATS[job.output_format])
+            cached = base64.b64encode(buf.getvalue()).decode("ascii")
+            with self._lock:
+                self._noise_cache[key] = cached
+        return cached
 
     def _usage(self, job: _Job, images: int, partials: int = 0) -> dict[str, Any]:
         out = self.output_tokens_per_image * images + self.tokens_per_partial * partials
