@@ -62,6 +62,7 @@ def check_batch_settle(home: Path) -> None:
             batch_id=batch.id,
             batch_item_id=sent.id,
         )
+        assert db.begin_sending(batch.id, sent.id, pid), "the request could not go"
         settled = db.settle_orphaned_items(batch.id, "the process died")
         assert settled == {"interrupted": 1, "planned": 1}, settled
         assert db.get_batch(batch.id).status == "paused"
