@@ -472,7 +472,11 @@ def _settled(rows: list[Generation], claimed_at: Any = None) -> tuple[str, str |
     ``claimed_at`` is when the item was claimed for the attempt being settled: when the newest
     rows surely were not billed (failed, cancelled) and are older than that, they belong to an
     earlier attempt (a rate-limited one sent again), and this attempt never made a row:
-    planned. Rows that may have been billed or succeeded are kept whatever their age.
+    planned. Rows that may have been billed or succeeded are kept whatever their age, except
+    pending rows this attempt made and never sent (``begin_sending`` did not mark them): those
+    are planned. Rows made outside a batch run (``GenerationService.retry`` of an item's
+    generation sends without ``begin_sending``) are older than the claim, so never taken for
+    unsent; a clock set back makes them look older too, which only keeps them interrupted.
     """
     if not rows:
         return "planned", None, None
@@ -486,10 +490,17 @@ def _settled(rows: list[Generation], claimed_at: Any = None) -> tuple[str, str |
         return "planned", None, prompt_id
     if "succeeded" in statuses:
         return "succeeded", None, prompt_id
-    if statuses <= {"pending", "interrupted"} and all(
-        row.started_at is not None and row.started_at == row.created_at for row in attempt
+    if (
+        claimed_at is not None
+        and statuses <= {"pending", "interrupted"}
+        and all(
+            row.created_at is not None
+            and row.created_at >= claimed_at  # made by the attempt that claimed the item
+            and row.started_at == row.created_at  # and never sent (see ``begin_sending``)
+            for row in attempt
+        )
     ):
-        return "planned", None, prompt_id  # made, never sent (see ``begin_sending``)
+        return "planned", None, prompt_id
     if statuses & {"pending", "interrupted"}:
         return (
             "interrupted",
