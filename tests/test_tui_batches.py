@@ -33,6 +33,7 @@ from dalletui.tui import graphics
 from dalletui.tui.app import QUIT_REASON, DalleTuiApp, make_app
 from dalletui.tui.screens.batches import BatchesScreen
 from dalletui.tui.screens.compose import ComposeScreen
+from dalletui.tui.screens.history import HistoryScreen
 from dalletui.tui.screens.templates import TemplatesScreen
 from dalletui.tui.widgets.batch_dialog import BatchDialog
 from dalletui.tui.widgets.batch_expansions import ExpansionPicker
@@ -490,8 +491,8 @@ async def test_a_toast_when_a_batch_ends_on_another_screen(
 ) -> None:
     async with app.run_test(size=SIZE) as pilot:
         provider.hold()
-        await run_from_templates(pilot)
-        await wait_in_flight(pilot, provider, 4)
+        await run_from_templates(pilot, concurrency=1)
+        await wait_in_flight(pilot, provider, 1)
         await pilot.press("f3")
         await settle(pilot)
         provider.release()
@@ -501,6 +502,16 @@ async def test_a_toast_when_a_batch_ends_on_another_screen(
             note.startswith("Batch #1 'critters' completed: 6 of 6 done") for note in notes
         ), notes
         assert "batch #1" not in app.status
+        # History, open while the batch ran, lists the batch's prompts once it has ended.
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        for _ in range(100):
+            if len(history.prompt_list) >= 6:
+                break
+            await pilot.pause(0.05)
+        texts = {prompt.text for prompt in history.prompt_list.rows}
+        expected = {item.text for item in seeded.batches.items(1)}
+        assert expected <= texts, (expected, texts)
     before = len(notes)
     assert before  # and none while on the Batches screen: see the other tests
 

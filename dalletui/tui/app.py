@@ -6,7 +6,7 @@ Batches run in the app (``batch_runs``), not in a screen, so they keep going fro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import on, work
 from textual.app import App
@@ -32,6 +32,8 @@ from dalletui.tui.widgets.batch_runs import (
     quit_question,
 )
 from dalletui.tui.widgets.confirm import Choice, ChoiceModal
+
+S = TypeVar("S")
 
 if TYPE_CHECKING:
     from dalletui.services.batch_plan import BatchPlan
@@ -145,6 +147,11 @@ class DalleTuiApp(App[None]):
     @on(DataChanged)
     def data_changed(self, message: DataChanged) -> None:
         self.refresh_status()
+        if message.what == "batch":
+            # A batch ran in the background: History shows its prompts (now, or when shown).
+            history = self._mode_screen("history", HistoryScreen)
+            if history is not None:
+                history.data_arrived()
 
     @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def refresh_status(self) -> None:
@@ -178,11 +185,15 @@ class DalleTuiApp(App[None]):
             screen.select(batch_id)
 
     def _batches_screen(self) -> BatchesScreen | None:
+        return self._mode_screen("batches", BatchesScreen)
+
+    def _mode_screen(self, mode: str, kind: type[S]) -> S | None:
+        """The screen of ``mode`` if it was ever shown."""
         try:
-            stack = self.get_screen_stack("batches")
+            stack = self.get_screen_stack(mode)
         except KeyError:
             return None
-        found = [screen for screen in stack if isinstance(screen, BatchesScreen)]
+        found = [screen for screen in stack if isinstance(screen, kind)]
         return found[-1] if found else None
 
     @on(BatchesChanged)

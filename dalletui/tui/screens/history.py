@@ -234,6 +234,15 @@ class HistoryScreen(Screen[None]):
             self._stale = True
             self._gallery_stale = True
 
+    def data_arrived(self) -> None:
+        """Prompts or images were added elsewhere (a batch): reload now if shown, else later."""
+        if self.is_current:
+            self._stale = True
+            self.on_screen_resume()
+        else:
+            self._stale = True
+            self._gallery_stale = True
+
     def on_screen_resume(self) -> None:
         if not self._stale:
             return
