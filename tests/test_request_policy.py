@@ -589,3 +589,16 @@ def test_describe_and_seconds() -> None:
         "10 s",
         "120 s",
     ]
+
+
+async def test_warm_up_builds_the_client_in_a_thread_and_sends_nothing(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    provider = make(fake_openai.base_url)
+    await asyncio.to_thread(provider.warm_up)
+    client = provider._client
+    assert client is not None and fake_openai.generation_count == 0
+    fake_openai.script(Ok())
+    result = await provider.generate(PLAIN)
+    assert provider._client is client and len(result.images) == 1
+    await provider.aclose()

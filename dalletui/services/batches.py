@@ -811,6 +811,9 @@ class BatchService:
         request = self._request(batch)
         provider = str((batch.params or {}).get("provider") or self.generation.provider_name)
         chosen = self.generation.provider(provider)  # a missing key is said now
+        warm_up = getattr(chosen, "warm_up", None)
+        if callable(warm_up):
+            warm_up()  # in this thread, not on the event loop at the first request
         counts = self.db.batch_counts([batch_id])[batch_id]
         requeue: tuple[str, ...] = ()
         among: list[int] | None = None

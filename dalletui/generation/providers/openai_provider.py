@@ -109,6 +109,11 @@ class OpenAIProvider:
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIProvider(base_url={self._options['base_url']!r})"
 
+    def warm_up(self) -> None:
+        """Import the SDK and build the client now (from a thread): the first request of a
+        batch then does not stall the event loop (and a TUI) while they load."""
+        self._get_client()
+
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
             import openai
