@@ -55,8 +55,6 @@ MAX_CONCURRENCY = 32
 #: The most times ``--repeat`` may repeat (``batch_plan.MAX_REPEAT``; kept here so that the
 #: parser does not import the planner at start-up).
 MAX_REPEAT = 10_000
-#: Item statuses that may have been billed without an image (``batches.MAYBE_BILLED``).
-MAYBE_BILLED = ("interrupted", "possibly_billed")
 
 
 def _add_parsers(sub: Any) -> None:
@@ -815,6 +813,8 @@ def _hints(progress: BatchProgress) -> list[str]:
 
 def _print_held(services: Services, batch_id: int, fate: str) -> None:
     """List (on stdout) the prompts that may have been billed without an image."""
+    from dalletui.services.batches import MAYBE_BILLED  # loaded with the services
+
     held = services.batches.items(batch_id, MAYBE_BILLED)
     if not held:
         return
@@ -860,6 +860,8 @@ def _maybe_billed_items(services: Services, batch_id: int) -> list[BatchItem]:
     """Items that may have been billed, and items still marked in flight although no live
     process runs the batch (the runner settles those first: they were in flight when it died)."""
     batch = _get_batch(services, batch_id)
+    from dalletui.services.batches import MAYBE_BILLED  # loaded with the services
+
     statuses = list(MAYBE_BILLED)
     if services.batches.owner_elsewhere(batch) is None:
         statuses.append("running")
@@ -1003,6 +1005,8 @@ def _cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     _print_batch(batch, state, progress)
     print("Prompts:")
     _print_items(items, rows)
+    from dalletui.services.batches import MAYBE_BILLED  # loaded with the services
+
     maybe = [item for item in items if item.status in MAYBE_BILLED]
     stale = [item for item in items if item.status == "running"]
     if maybe:
