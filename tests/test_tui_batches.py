@@ -316,13 +316,16 @@ async def test_the_ui_stays_live_with_eight_requests_in_flight(
         provider.hold()
         await run_from_templates(pilot, concurrency=8)
         await wait_in_flight(pilot, provider, 8)
-        started = time.monotonic()
+        # Every key is handled while all eight wait at the gate. How fast is measured in
+        # bench/bench_batch.py (typing echo while a batch runs), not here: a wall-clock bound
+        # in a test measures the pilot (about 0.1 s a key with or without a batch) and the
+        # machine's load, and failed CI once at 3.25 s.
         await pilot.press("f2")
         editor = app.screen.query_one("#prompt")
         await pilot.press(*"typing while it runs")
-        await pilot.press("f7")
-        assert time.monotonic() - started < 3
         assert "typing while it runs" in editor.text  # type: ignore[attr-defined]
+        assert provider.in_flight == 8
+        await pilot.press("f7")
         screen = batches_screen(app)
         await settle(pilot, 0.2)
         found = IN_FLIGHT.search(text_of(screen.query_one("#batch-summary", Static)))
