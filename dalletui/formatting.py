@@ -20,7 +20,10 @@ def humanize_age(when: dt.datetime | None, reference: dt.datetime | None = None)
     """'just now', '5 min ago', '3 h ago', 'yesterday', '12 days ago', or a date."""
     if when is None:
         return "never"
-    seconds = ((reference or dt.datetime.now()) - when).total_seconds()
+    from dalletui.timeutil import local, now
+
+    when = local(when)
+    seconds = (local(reference or now()) - when).total_seconds()
     if seconds < 45:
         return "just now"
     if seconds < 3600:

@@ -29,7 +29,7 @@ def _generation(
 
 def test_same_text_is_one_row_and_bumps_use(db: DatabaseManager) -> None:
     first = db.record_prompt_use("  a red fox in snow\n")
-    later = dt.datetime.now() + dt.timedelta(minutes=5)
+    later = dt.datetime.now().astimezone() + dt.timedelta(minutes=5)
     again = db.record_prompt_use("a red fox in snow", when=later)
     assert again.id == first.id
     assert again.use_count == 2

@@ -16,6 +16,7 @@ import traceback
 from decimal import Decimal
 from pathlib import Path
 
+from dalletui import timeutil
 from verification.registry import CHECKS, check
 
 
@@ -260,7 +261,7 @@ def check_search(home: Path) -> None:
 def check_usage(home: Path) -> None:
     db = _manager(home)
     prompt = db.record_prompt_use("usage fox")
-    today = dt.datetime.now()
+    today = timeutil.now()
     plan = [
         ("gpt-image-2", Decimal("0.25"), today),
         ("gpt-image-2", Decimal("0.10"), today),

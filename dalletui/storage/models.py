@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import uuid
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ from peewee import (
     TextField,
 )
 
+from dalletui import timeutil
 from dalletui.errors import ValidationError
 from dalletui.formatting import format_money, humanize_age, shorten
 
@@ -100,8 +102,48 @@ FORMATS = ("png", "jpeg", "webp")
 
 
 def now() -> dt.datetime:
-    """Local wall-clock time: what the user calls 'today' is local."""
-    return dt.datetime.now()
+    """The local time, timezone-aware: what the user calls 'today' is local; stored as UTC."""
+    return timeutil.now()
+
+
+def new_uid() -> str:
+    """A stable identity for a record that travels between databases (export and import)."""
+    return uuid.uuid4().hex
+
+
+class UTCDateTimeField(DateTimeField):
+    """A moment stored in UTC with its offset, read back as an aware local datetime.
+
+    Stored text is always ``YYYY-MM-DD HH:MM:SS.ffffff+00:00``: one width and one offset, so
+    the text sorts and compares chronologically in SQL, and other tools (sqlite-utils,
+    Datasette, a spreadsheet) read an unambiguous instant. A naive value is taken as local time.
+    """
+
+    STORED = "%Y-%m-%d %H:%M:%S.%f+00:00"
+
+    def db_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time())
+        if isinstance(value, dt.datetime):
+            return timeutil.utc(value).strftime(self.STORED)
+        return value  # an SQL expression
+
+    def python_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            return timeutil.local(value)
+        try:
+            moment = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return value
+        if moment.tzinfo is None:  # written before 0004, or by another tool: local time
+            return timeutil.local(moment)
+        return moment.astimezone()
 
 
 #: C0 and C1 control characters other than tab and newline (and DEL): they could drive a terminal.
@@ -202,13 +244,13 @@ class Prompt(BaseModel):
 
     text = TextField()
     text_hash = CharField(max_length=64, unique=True)
-    created_at = DateTimeField(default=now, index=True)
-    last_used_at = DateTimeField(default=now, index=True)
+    created_at = UTCDateTimeField(default=now, index=True)
+    last_used_at = UTCDateTimeField(default=now, index=True)
     use_count = IntegerField(default=1, index=True)
     is_favorite = BooleanField(default=False, index=True)
     notes = TextField(default="")
     #: Set when the prompt is in the trash (restorable until purged).
-    deleted_at = DateTimeField(null=True, index=True)
+    deleted_at = UTCDateTimeField(null=True, index=True)
 
     DATETIME_FIELDS = ("created_at", "last_used_at", "deleted_at")
 
@@ -248,8 +290,8 @@ class Template(BaseModel):
     name = CharField(max_length=NAME_MAX_CHARS, unique=True)
     body = TextField()
     description = TextField(default="")
-    created_at = DateTimeField(default=now, index=True)
-    updated_at = DateTimeField(default=now)
+    created_at = UTCDateTimeField(default=now, index=True)
+    updated_at = UTCDateTimeField(default=now)
 
     DATETIME_FIELDS = ("created_at", "updated_at")
 
@@ -271,8 +313,8 @@ class TemplateVariable(BaseModel):
     name = CharField(max_length=NAME_MAX_CHARS, unique=True)
     values = JSONTextField(default=list)
     description = TextField(default="")
-    created_at = DateTimeField(default=now)
-    updated_at = DateTimeField(default=now)
+    created_at = UTCDateTimeField(default=now)
+    updated_at = UTCDateTimeField(default=now)
 
     DATETIME_FIELDS = ("created_at", "updated_at")
 
@@ -302,6 +344,8 @@ class Batch(BaseModel):
     cannot drift from what happened.
     """
 
+    #: Stable identity across databases: export and import match records by it.
+    uid = CharField(max_length=32, unique=True, default=new_uid)
     name = CharField(max_length=NAME_MAX_CHARS)
     template = ForeignKeyField(Template, null=True, on_delete="SET NULL", backref="batches")
     source = CharField(max_length=16, default="template")
@@ -320,9 +364,9 @@ class Batch(BaseModel):
     stop_reason = TextField(null=True)
     #: The process running the batch (while ``running``).
     owner_pid = IntegerField(null=True)
-    created_at = DateTimeField(default=now, index=True)
-    started_at = DateTimeField(null=True)
-    finished_at = DateTimeField(null=True)
+    created_at = UTCDateTimeField(default=now, index=True)
+    started_at = UTCDateTimeField(null=True)
+    finished_at = UTCDateTimeField(null=True)
 
     DATETIME_FIELDS = ("created_at", "started_at", "finished_at")
 
@@ -359,7 +403,7 @@ class BatchItem(BaseModel):
     status = CharField(max_length=16, default="planned")
     attempts = IntegerField(default=0)
     error = TextField(null=True)
-    updated_at = DateTimeField(default=now)
+    updated_at = UTCDateTimeField(default=now)
 
     DATETIME_FIELDS = ("updated_at",)
 
@@ -382,6 +426,8 @@ class BatchItem(BaseModel):
 class Generation(BaseModel):
     """One image asked of a provider: pending, then succeeded or failed."""
 
+    #: Stable identity across databases: export and import match records by it.
+    uid = CharField(max_length=32, unique=True, default=new_uid)
     prompt = ForeignKeyField(Prompt, on_delete="CASCADE", backref="generations")
     batch = ForeignKeyField(Batch, null=True, on_delete="SET NULL", backref="generations")
     batch_item = ForeignKeyField(
@@ -405,14 +451,14 @@ class Generation(BaseModel):
     height = IntegerField(null=True)
     seed = IntegerField(null=True)
     params = JSONTextField(default=dict)
-    created_at = DateTimeField(default=now, index=True)
-    started_at = DateTimeField(null=True)
-    finished_at = DateTimeField(null=True)
+    created_at = UTCDateTimeField(default=now, index=True)
+    started_at = UTCDateTimeField(null=True)
+    finished_at = UTCDateTimeField(null=True)
     duration_ms = IntegerField(null=True)
     #: The server's ``x-request-id`` when there was one (support can trace a billed request).
     request_id = CharField(max_length=128, null=True)
     #: Set when the image is in the trash (its files moved under ``<home>/trash``).
-    deleted_at = DateTimeField(null=True, index=True)
+    deleted_at = UTCDateTimeField(null=True, index=True)
 
     DATETIME_FIELDS = ("created_at", "started_at", "finished_at", "deleted_at")
 
@@ -460,6 +506,8 @@ class UsageStat(BaseModel):
     and source per price), so a later catalogue change never rewrites past spend.
     """
 
+    #: Stable identity across databases: export and import match records by it.
+    uid = CharField(max_length=32, unique=True, default=new_uid)
     generation = ForeignKeyField(
         Generation, null=True, on_delete="SET NULL", backref="usage", unique=True
     )
@@ -480,8 +528,8 @@ class UsageStat(BaseModel):
     quality = CharField(max_length=16, null=True)
     price_basis = CharField(max_length=16, default="unknown")
     prices = JSONTextField(default=dict)
-    priced_at = DateTimeField(null=True)
-    created_at = DateTimeField(default=now, index=True)
+    priced_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=now, index=True)
 
     DATETIME_FIELDS = ("created_at", "priced_at")
     TOKEN_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -543,8 +591,8 @@ class ImportJournal(BaseModel):
     last_id = IntegerField(null=True)
     created = BooleanField(default=False)
     added_uses = IntegerField(default=0)
-    previous_last_used_at = DateTimeField(null=True)
-    started_at = DateTimeField(default=now)
+    previous_last_used_at = UTCDateTimeField(null=True)
+    started_at = UTCDateTimeField(default=now)
 
     DATETIME_FIELDS = ("previous_last_used_at", "started_at")
 

@@ -22,6 +22,7 @@ from typing import Any
 import peewee
 from peewee import fn
 
+from dalletui import timeutil
 from dalletui.errors import StorageError, ValidationError
 from dalletui.processes import process_alive
 from dalletui.storage import fts
@@ -93,7 +94,7 @@ class PromptStore(StoreBase):
         """
         clean = normalize_prompt(text)
         Prompt(text=clean).validate()
-        when = when or now()
+        when = timeutil.local(when) if when is not None else now()
         with self.write():
             digest = prompt_hash(clean)
             updated = (
@@ -185,7 +186,7 @@ class PromptStore(StoreBase):
         self.db.execute_sql("CREATE INDEX IF NOT EXISTS temp.stage_seq ON import_stage (seq)")
         added = bumped = 0
         last_seq = 0
-        stamp = when.isoformat(" ")
+        stamp = Prompt.last_used_at.db_value(when)  # the stored form: UTC with its offset
         while True:
             row = self.db.execute_sql(
                 "SELECT seq FROM temp.import_stage WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?",

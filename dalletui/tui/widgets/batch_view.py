@@ -19,6 +19,7 @@ from textual.content import Content
 from dalletui.formatting import format_money, humanize_age, shorten
 from dalletui.generation.retry import format_seconds
 from dalletui.textsafe import printable
+from dalletui.timeutil import local, now
 
 if TYPE_CHECKING:
     from dalletui.services.batches import Batch, BatchProgress
@@ -129,8 +130,8 @@ def took(progress: BatchProgress, reference: dt.datetime | None = None) -> str |
         return None
     if progress.elapsed is not None and progress.status == "running":
         return format_seconds(progress.elapsed)
-    end = progress.finished_at or (reference or dt.datetime.now())
-    return format_seconds(max(0.0, (end - start).total_seconds()))
+    end = progress.finished_at or (reference or now())
+    return format_seconds(max(0.0, (local(end) - local(start)).total_seconds()))
 
 
 def status_of(row: BatchRow, run: BatchRun | None) -> tuple[str, str]:

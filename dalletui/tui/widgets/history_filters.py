@@ -16,6 +16,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Checkbox, Input, Select
 
+from dalletui import timeutil
 from dalletui.services.history import PromptQuery
 from dalletui.textsafe import printable
 
@@ -39,9 +40,9 @@ class HistoryFilters:
     period: str = "any"
 
     def since(self, now: dt.datetime | None = None) -> dt.datetime | None:
-        now = now or dt.datetime.now()
+        now = now or timeutil.now()
         if self.period == "today":
-            return dt.datetime.combine(now.date(), dt.time())
+            return timeutil.start_of_day(now.date())
         if self.period == "7d":
             return now - dt.timedelta(days=7)
         if self.period == "30d":
