@@ -301,6 +301,7 @@ def _load_extra_checks() -> None:
         "verification.checks_generation",
         "verification.checks_trust",
         "verification.checks_batches",
+        "verification.checks_portable",
         "verification.checks_ui",
     ):
         try:
