@@ -240,11 +240,14 @@ async def test_template_runs_as_a_batch_and_its_thumbnails_fill_in(
         await wait_until(pilot, lambda: isinstance(app.screen, BatchesScreen))
         screen = batches_screen(app)
         await wait_in_flight(pilot, provider, 4)
-        await settle(pilot, 0.2)
+        await wait_until(pilot, lambda: "batch #1 0/6" in app.status, what="the status line")
+        await wait_until(
+            pilot,
+            lambda: IN_FLIGHT.search(text_of(screen.query_one("#batch-summary", Static))),
+            what="the summary",
+        )
         assert screen.selected_id() == 1
         assert "running" in str(screen.table.get_row("1")[2])
-        assert IN_FLIGHT.search(text_of(screen.query_one("#batch-summary", Static)))
-        assert "batch #1 0/6" in app.status
         provider.release()
         await wait_for_end(pilot, app)
         row = screen.selected()
@@ -274,8 +277,8 @@ async def test_enter_shows_the_detail_and_a_card_goes_into_compose(
         screen = await run_from_templates(pilot)
         await wait_for_end(pilot, app)
         await pilot.press("enter")
-        await settle(pilot, 0.1)
-        assert screen.has_class("-detail")
+        await wait_until(pilot, lambda: screen.has_class("-detail"), what="the detail")
+        await wait_until(pilot, lambda: isinstance(app.focused, BatchCard), what="card focus")
         assert not screen.table.display or screen.table.region.height == 0
         assert isinstance(app.focused, BatchCard)
         await pilot.press("right", "enter")
@@ -295,16 +298,21 @@ async def test_the_grid_pages(app: DalleTuiApp, services: Services) -> None:
         assert 1 <= size < 30
         title = text_of(grid.query_one("#batch-grid-title", Static))
         assert f"1–{size} of 30" in title and "page 1 of" in title
+        # Wait for each step's effect, not a fixed time: under load 0.1 s was once too short.
         await pilot.press("enter")  # the detail: the cards have the focus
-        await settle(pilot, 0.1)
+        await wait_until(pilot, lambda: isinstance(app.focused, BatchCard), what="card focus")
         await pilot.press("pagedown")
-        await settle(pilot, 0.1)
+        await wait_until(pilot, lambda: grid.start > 0, what="the next page")
+        await settle(pilot)
         assert grid.start == len(grid.cards) or grid.start == size
-        assert grid.cards[0].entry.text == f"tile {grid.start:02}"
+        await wait_until(
+            pilot,
+            lambda: grid.cards[0].entry.text == f"tile {grid.start:02}",
+            what="the cards of the next page",
+        )
         assert isinstance(app.focused, BatchCard)
         await pilot.press("pageup")
-        await settle(pilot, 0.1)
-        assert grid.start == 0
+        await wait_until(pilot, lambda: grid.start == 0, what="back to the first page")
 
 
 async def test_the_ui_stays_live_with_eight_requests_in_flight(
@@ -327,9 +335,12 @@ async def test_the_ui_stays_live_with_eight_requests_in_flight(
         assert provider.in_flight == 8
         await pilot.press("f7")
         screen = batches_screen(app)
-        await settle(pilot, 0.2)
-        found = IN_FLIGHT.search(text_of(screen.query_one("#batch-summary", Static)))
-        assert found and int(found.group(1)) >= 8
+
+        def eight_shown() -> bool:
+            found = IN_FLIGHT.search(text_of(screen.query_one("#batch-summary", Static)))
+            return bool(found and int(found.group(1)) >= 8)
+
+        await wait_until(pilot, eight_shown, what="8 in flight in the summary")
         provider.release()
         await wait_for_end(pilot, app)
     assert items(services) == {"succeeded": 12}
