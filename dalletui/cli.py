@@ -72,6 +72,25 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
 _positive_int = int_between(1, MAX_INT64)
 
 
+def when_arg(*, end: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type`` for ``--since`` / ``--until``: a date, date and time, today,
+    yesterday, or an age (7d, 2w, 3m). With ``end`` a bare day includes the whole day."""
+    from dalletui.timeutil import parse_when
+
+    def parse(text: str) -> Any:
+        try:
+            return parse_when(text, end=end)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    parse.__name__ = "date"
+    return parse
+
+
+since_arg = when_arg()
+until_arg = when_arg(end=True)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse quotes the user's text ("invalid choice: ..."): keep it to one line.

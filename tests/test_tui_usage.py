@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
-from textual.widgets import DataTable, Sparkline, Static
+import pytest
+from textual.widgets import DataTable, Sparkline, Static, TextArea
 
+from dalletui.config import Settings
 from dalletui.formatting import format_money
-from dalletui.services.context import Services
-from dalletui.tui.app import DalleTuiApp
-from dalletui.tui.screens.usage import UsageScreen
+from dalletui.services.context import Services, open_services
+from dalletui.storage.models import Generation, Prompt, UsageStat
+from dalletui.tui import graphics
+from dalletui.tui.app import DalleTuiApp, make_app
+from dalletui.tui.screens.usage import TABLE_DAYS, UsageScreen
+from dalletui.tui.widgets.confirm import ConfirmModal
+from dalletui.tui.widgets.status import StatusLine
 from dalletui.tui.widgets.usage_cards import money
 from dalletui.tui.widgets.usage_chart import DailyChart, bar, day_label
+from tests.fakes import FakeOpenAIServer
 
 # (days ago, model, cost, input tokens, output tokens); None is a cost nobody could compute.
 ROWS = [
@@ -71,6 +79,7 @@ async def test_cards_and_model_table_show_the_services_numbers(
         screen = await open_usage(app, pilot)
         for card_id, totals in (
             ("#usage-today", usage.today()),
+            ("#usage-week", usage.this_week()),
             ("#usage-all", usage.all_time()),
             ("#usage-month", usage.this_month()),
         ):
@@ -88,17 +97,22 @@ async def test_cards_and_model_table_show_the_services_numbers(
 
         table = screen.query_one("#usage-model-table", DataTable)
         shown = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        headings = [str(column.label) for column in table.ordered_columns]
+        # An unknown column because one model has an image of unknown cost; no possibly billed.
+        assert headings == ["Model", "Images", "Tokens in", "Tokens out", "Cost", "Unknown"]
         assert shown == [
             [
                 row.label,
                 f"{row.images:,}",
                 f"{row.input_tokens:,}",
                 f"{row.output_tokens:,}",
-                money(row),
+                ("" if row.cost_known else "≥") + format_money(row.cost),
+                f"{row.unknown_cost_count}",
             ]
             for row in usage.by_model()
         ]
-        assert ["gpt-image-1-mini", "1", "30", "1,056", "$0.00 + 1 unknown"] in shown
+        assert ["gpt-image-1-mini", "1", "30", "1,056", "≥$0.00", "1"] in shown
+        assert ["gpt-image-1.5", "2", "95", "10,400", "$0.2090", "0"] in shown
 
 
 async def test_daily_chart_lists_active_days_and_toggles_its_metric(
@@ -212,10 +226,13 @@ async def test_possibly_billed_requests_are_said_apart_and_no_total_reads_as_exa
 
         table = screen.query_one("#usage-model-table", DataTable)
         shown = {
-            str(table.get_row_at(i)[0]): str(table.get_row_at(i)[4]) for i in range(table.row_count)
+            str(table.get_row_at(i)[0]): [str(cell) for cell in table.get_row_at(i)[4:]]
+            for i in range(table.row_count)
         }
-        assert shown["gpt-image-1.5"] == "$0.2090 + 2 possibly billed"
-        assert shown["dall-e-3"] == "$0.0800 + 1 possibly billed"
+        assert str(table.ordered_columns[-1].label) == "Possibly billed"
+        assert shown["gpt-image-1.5"] == ["≥$0.2090", "0", "2"]  # cost, unknown, possibly billed
+        assert shown["dall-e-3"] == ["≥$0.0800", "0", "1"]
+        assert shown["gpt-image-1-mini"] == ["≥$0.00", "1", "0"]
         days = screen.query_one("#usage-day-table", DataTable)
         assert str(days.get_row_at(0)[2]) == "$0.0420 + 1 unknown + 2 possibly billed"
 
@@ -237,3 +254,178 @@ async def test_a_day_with_only_a_possibly_billed_request_is_listed(
             "0",
             "$0.00 + 1 possibly billed",
         ]
+
+
+# -- this week, the day × model table, the budget ------------------------------------------
+
+
+async def test_week_card_and_the_day_by_model_table_are_the_services(
+    app: DalleTuiApp, services: Services
+) -> None:
+    seed_usage(services)
+    seed_possibly_billed(services, 0)
+    usage = services.usage
+    grid = usage.day_model_table(TABLE_DAYS)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_usage(app, pilot)
+        week = usage.this_week()
+        assert card_lines(screen, "#usage-week")[:3] == [
+            f"{week.images:,} image{'s' if week.images != 1 else ''}",
+            money(week, possibly_billed=False),
+            f"+ {week.possibly_billed} possibly billed" if week.possibly_billed else "",
+        ]
+        assert not screen.query_one("#usage-cards").has_class("-narrow")  # four in a row
+        table = screen.query_one("#usage-day-model-table", DataTable)
+        headings = [str(column.label) for column in table.ordered_columns]
+        assert headings == ["Day", *grid.models, "Total"]
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        today = dt.date.today()
+
+        def cost(totals) -> str:  # noqa: ANN001
+            if totals is None or totals.empty:
+                return "·"
+            return ("" if totals.cost_known else "≥") + format_money(totals.cost)
+
+        assert rows == [
+            [
+                day_label(day.isoformat(), today.isoformat()),
+                *(cost(grid.cell(day, model)) for model in grid.models),
+                cost(grid.day_totals[day]),
+            ]
+            for day in grid.days
+        ] + [["Total", *(cost(grid.model_totals[m]) for m in grid.models), cost(grid.total)]]
+        assert rows[0][0] == "today"
+        # today's gpt-image-1.5: $0.042 known plus two requests possibly billed: at least.
+        assert rows[0][headings.index("gpt-image-1.5")] == "≥$0.0420"
+        note = str(screen.query_one("#usage-day-model-note", Static).content)
+        assert "≥ at least" in note
+        await pilot.press("m")  # the chart's metric applies to the table too
+        await pilot.pause()
+        assert "images" in str(screen.query_one("#usage-day-model").border_title)
+        assert str(table.get_row_at(0)[-1]) == f"{grid.day_totals[grid.days[0]].images}"
+
+
+async def test_cards_sit_two_by_two_on_80_columns(app: DalleTuiApp, services: Services) -> None:
+    seed_usage(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_usage(app, pilot)
+        cards = screen.query_one("#usage-cards")
+        assert cards.has_class("-narrow")
+        today, week = screen.query_one("#usage-today"), screen.query_one("#usage-week")
+        month = screen.query_one("#usage-month")
+        assert today.region.y == week.region.y < month.region.y  # two rows of two
+        assert today.region.width >= 30  # room for "$0.0420 + 1 unknown" and more
+
+
+def budget_app(home: Path, budget: float, **settings: object) -> tuple[DalleTuiApp, Services]:
+    services = open_services(Settings(home=home, monthly_budget=budget, **settings))  # type: ignore[arg-type]
+    graphics.configure("halfcell")
+    return make_app(services), services
+
+
+@pytest.mark.parametrize(
+    ("budget", "line", "status"),
+    [
+        (
+            0.05,
+            "! Monthly budget $0.05 · at least $0.04 spent this month (84%)",
+            "! budget 84% (at least $0.04 of $0.05) · offline (no API key)",
+        ),
+        (
+            0.04,
+            "! Over budget: at least $0.04 of $0.04 spent this month (105%)",
+            "! over budget: at least $0.04 of $0.04 · offline (no API key)",
+        ),
+        (
+            1.0,
+            "Monthly budget $1.00 · at least $0.04 spent this month (4%)",
+            "offline (no API key)",
+        ),
+    ],
+)
+async def test_the_budget_is_on_the_usage_screen_and_warned_in_the_status_line(
+    tmp_path: Path, budget: float, line: str, status: str
+) -> None:
+    app, services = budget_app(tmp_path / "home", budget)
+    seed_usage(services, ROWS[:2])  # today: $0.042 and one image of unknown cost
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_usage(app, pilot)
+            assert str(screen.query_one("#usage-budget", Static).content) == line
+            shown = str(screen.query_one(StatusLine).content)
+            assert shown.startswith(status)
+            assert screen.query_one(StatusLine).has_class("-budget") == status.startswith("!")
+    finally:
+        services.close()
+
+
+async def test_no_budget_line_without_a_budget(app: DalleTuiApp, services: Services) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_usage(app, pilot)
+        assert not screen.query_one("#usage-budget").display
+        assert str(screen.query_one(StatusLine).content).startswith("offline")
+
+
+async def write_and_generate(pilot, text: str) -> None:  # noqa: ANN001
+    editor = pilot.app.screen.query_one("#prompt", TextArea)
+    editor.focus()
+    editor.load_text(text)
+    await pilot.pause()
+    await pilot.press("ctrl+g")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_compose_asks_before_a_request_that_may_pass_the_budget(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    app, services = budget_app(
+        tmp_path / "home",
+        0.01,
+        api_key="sk-test-budget",
+        base_url=fake_openai.base_url,
+        provider="openai",
+    )
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await write_and_generate(pilot, "a fox in the snow")
+            modal = app.screen
+            assert isinstance(modal, ConfirmModal)
+            assert modal.dialog_title == "Monthly budget"
+            # gpt-image-1-mini is priced by tokens and nothing was made yet: unknown, so asked.
+            assert modal.message.startswith("Send 1 image (cost unknown: gpt-image-1-mini is")
+            assert modal.message.endswith(
+                "It may pass your monthly budget of $0.01 ($0.00 spent this month)."
+            )
+            await pilot.press("n")  # cancel: nothing is sent and nothing is stored
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmModal)
+            assert fake_openai.generation_count == 0
+            assert (Generation.select().count(), Prompt.select().count()) == (0, 0)
+            assert UsageStat.select().count() == 0
+            outcome = str(app.screen.query_one("#compose-outcome", Static).render())
+            assert outcome == "Not sent (monthly budget)"
+
+            await write_and_generate(pilot, "a fox in the snow")
+            assert isinstance(app.screen, ConfirmModal)
+            await pilot.press("y")  # send it after all
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert fake_openai.generation_count == 1
+            assert [g.status for g in Generation.select()] == ["succeeded"]
+    finally:
+        await services.generation.aclose()
+        services.close()
+
+
+async def test_compose_does_not_ask_offline_even_with_a_budget(tmp_path: Path) -> None:
+    app, services = budget_app(tmp_path / "home", 0.01)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await write_and_generate(pilot, "a fox in the snow")
+            assert not isinstance(app.screen, ConfirmModal)  # offline images are free
+            assert [g.status for g in Generation.select()] == ["succeeded"]
+    finally:
+        await services.generation.aclose()
+        services.close()

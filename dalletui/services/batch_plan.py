@@ -4,8 +4,9 @@ A plan is built before anything is sent, from one of three sources: a template (
 prompt text, expanded over its ``{placeholders}`` and ``{a|b}`` alternatives in a mode
 (``product``, ``zip`` or ``sample:K``); a prompts file (one prompt a line); or one prompt
 repeated. Every expanded prompt is normalised as it will be stored (what is sent is what is
-stored), checked against the model, and counted; the estimate comes from the catalogue's prices
-or, for token-priced models, from what past images of the same model, size and quality cost.
+stored), checked against the model, and counted; the estimate (``services.usage.estimate``,
+shared with Compose's budget question) comes from the catalogue's prices or, for token-priced
+models, from what past images of the same model, size and quality cost.
 
 Plans are cheap: the product is walked lazily and a sample is drawn by index
 (``Expansion.choice_at``), so even a template with billions of combinations plans in
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 from dalletui.config import Settings
 from dalletui.errors import NotFoundError, ValidationError
-from dalletui.formatting import format_money, shorten
+from dalletui.formatting import shorten
 from dalletui.generation.catalog import ModelCatalog, or_list
 from dalletui.generation.request import validate_request
 from dalletui.generation.types import GenerationRequest
@@ -36,6 +37,14 @@ from dalletui.services.templates import (
     TemplateService,
     is_choice,
     name_problems,
+)
+from dalletui.services.usage import (
+    HISTORY_IMAGES,
+    CostEstimate,
+    budget_clause,
+    cost_phrase,
+    estimate,
+    past_image_costs,
 )
 from dalletui.storage import DatabaseManager
 from dalletui.storage.models import PROMPT_MAX_CHARS, normalize_prompt
@@ -59,8 +68,6 @@ __all__ = [
 
 #: The most times ``--repeat`` may repeat the prompts.
 MAX_REPEAT = 10_000
-#: How many past images of the same model, size and quality a token-priced estimate looks at.
-HISTORY_IMAGES = 200
 #: How many too-long prompts an error names one by one.
 _NAMED_ITEMS = 3
 _SAMPLE_RE = re.compile(r"sample\s*:\s*(\S*)")
@@ -249,64 +256,6 @@ class PlannedItem:
         return {"text": self.text, "choice": dict(self.choice)}
 
 
-EstimateBasis = Literal["per_image", "history", "unknown", "offline"]
-
-
-@dataclass(frozen=True)
-class CostEstimate:
-    """What a batch may cost before it is sent: exact, a range, free, or unknown (never $0)."""
-
-    #: USD; None when unknown.
-    low: Decimal | None
-    high: Decimal | None
-    images: int
-    basis: EstimateBasis
-    #: How many past images a ``history`` range was drawn from.
-    samples: int = 0
-    #: Why the cost is unknown (a phrase), for ``unknown``.
-    reason: str = ""
-
-    @property
-    def known(self) -> bool:
-        return self.high is not None
-
-    def amount(self) -> str | None:
-        """The money part: ``$0.48`` or ``$0.31–$0.62`` (None when unknown or offline)."""
-        if self.basis == "offline" or self.low is None or self.high is None:
-            return None
-        if self.low == self.high:
-            return format_money(self.high)
-        return f"{format_money(self.low)}–{format_money(self.high)}"
-
-    def describe(self) -> str:
-        """``$0.48``, ``$0.31–$0.62 (from 40 past images)``, ``free (offline)``, ``unknown (…)``."""
-        if self.basis == "offline":
-            return "free (offline)"
-        amount = self.amount()
-        if amount is None:
-            return f"unknown ({self.reason})" if self.reason else "unknown"
-        if self.basis == "history":
-            return f"{amount} (from {self.past_images})"
-        return amount
-
-    @property
-    def past_images(self) -> str:
-        """``40 past images``: what a ``history`` range was drawn from."""
-        return f"{self.samples} past image" + ("" if self.samples == 1 else "s")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: amounts as strings (exact), None when unknown."""
-        return {
-            "low": None if self.low is None else str(self.low),
-            "high": None if self.high is None else str(self.high),
-            "images": self.images,
-            "basis": self.basis,
-            "samples": self.samples,
-            "reason": self.reason or None,
-            "text": self.describe(),
-        }
-
-
 @dataclass(frozen=True)
 class BatchPlan:
     """Everything a batch will send, known before anything is sent."""
@@ -362,58 +311,7 @@ class BatchPlan:
         return data
 
 
-# -- the estimate -----------------------------------------------------------------------------
-
-
-def past_image_costs(
-    db: DatabaseManager, model: str, size: str, quality: str, limit: int = HISTORY_IMAGES
-) -> list[Decimal]:
-    """Per-image costs of the last ``limit`` succeeded API images of this model, size, quality.
-
-    From the ledger (one row per billed image), joined to the generation that succeeded; rows
-    whose cost is unknown, offline images and possibly billed requests are left out.
-    """
-    return db.recent_image_costs(model, size, quality, limit)
-
-
-def _quality_phrase(size: str, quality: str) -> str:
-    return f"{size}, {quality} quality"
-
-
-def estimate(
-    catalog: ModelCatalog,
-    db: DatabaseManager,
-    request: GenerationRequest,
-    images: int,
-    offline: bool,
-) -> CostEstimate:
-    """What ``images`` images of ``request`` may cost: catalogue price, past range, or unknown."""
-    if offline:
-        return CostEstimate(Decimal(0), Decimal(0), images, "offline")
-    spec = catalog.get(request.model)
-    where = _quality_phrase(request.size, request.quality)
-    if spec is None:
-        reason = f"{request.model} is not in dalletui's catalogue"
-        return CostEstimate(None, None, images, "unknown", reason=reason)
-    if spec.token_prices.known:
-        costs = past_image_costs(db, spec.name, request.size, request.quality)
-        if not costs:
-            reason = f"{spec.name} is priced by tokens; no past image at {where} to go by"
-            return CostEstimate(None, None, images, "unknown", reason=reason)
-        return CostEstimate(
-            min(costs) * images, max(costs) * images, images, "history", samples=len(costs)
-        )
-    price = spec.per_image_price(request.quality, request.size)
-    if price is None:
-        reason = f"the catalogue has no price for {spec.name} at {where}"
-        return CostEstimate(None, None, images, "unknown", reason=reason)
-    total = price.amount * images
-    return CostEstimate(total, total, images, "per_image")
-
-
-def _money(amount: Decimal | float) -> str:
-    """Dollars and cents for a question (budgets and spend are read in cents)."""
-    return f"${Decimal(str(amount)).quantize(Decimal('0.01')):,}"
+# -- the question ------------------------------------------------------------------------------
 
 
 def confirm_question(plan: BatchPlan, settings: Settings, month_spend: Decimal) -> str | None:
@@ -421,35 +319,21 @@ def confirm_question(plan: BatchPlan, settings: Settings, month_spend: Decimal) 
 
     It asks when the batch has more images than ``settings.batch_confirm_images``, when it may
     cost more than ``settings.batch_confirm_cost`` (an unknown cost counts as more), or when it
-    would pass ``settings.monthly_budget`` given ``month_spend``; the budget is then named.
+    would pass ``settings.monthly_budget`` given ``month_spend``; the budget is then named
+    (``usage.budget_clause``, the same words Compose asks with).
     """
     cost = plan.estimate
-    budget = None if settings.monthly_budget is None else Decimal(str(settings.monthly_budget))
     over_images = plan.images > settings.batch_confirm_images
     over_cost = cost.basis != "offline" and (
         cost.high is None or cost.high > Decimal(str(settings.batch_confirm_cost))
     )
-    budget_clause = ""
-    if budget is not None and cost.basis != "offline":
-        spent = f"{_money(month_spend)} spent this month"
-        if cost.high is None:
-            budget_clause = f" It may pass your monthly budget of {_money(budget)} ({spent})."
-        elif month_spend + cost.high > budget:
-            budget_clause = f" This would pass your monthly budget of {_money(budget)} ({spent})."
-    if not (over_images or over_cost or budget_clause):
+    clause = budget_clause(cost, settings.monthly_budget, month_spend)
+    if not (over_images or over_cost or clause):
         return None
     images = f"{plan.images:,} image" + ("" if plan.images == 1 else "s")
     details = [f"{plan.count:,} prompts × {plan.request.n}"] if plan.request.n > 1 else []
-    amount = cost.amount()
-    if cost.basis == "offline":
-        details.append("free, offline")
-    elif amount is None:
-        details.append(f"cost unknown: {cost.reason}" if cost.reason else "cost unknown")
-    elif cost.basis == "history":
-        details.append(f"estimated {amount}, from {cost.past_images}")
-    else:
-        details.append(f"estimated {amount}")
-    return f"Send {images} ({'; '.join(details)})?{budget_clause}"
+    details.append(cost_phrase(cost))
+    return f"Send {images} ({'; '.join(details)})?{clause}"
 
 
 # -- the planner ------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def open_services(settings: Settings) -> Services:
         db=db,
         images=images,
         history=HistoryService(db, images, trash),
-        usage=UsageService(db),
+        usage=UsageService(db, generation.catalog, settings.monthly_budget),
         generation=generation,
         templates=templates,
         trash=trash,

@@ -2,19 +2,28 @@
 
 Append-only: rows are added, an unknown cost may be priced once later, and nothing else changes
 or removes them (purging a generation only unlinks its row).
+
+Rows are grouped by local time: the stored instants are UTC (``UTCDateTimeField``), and SQLite's
+``'localtime'`` modifier turns each into the user's day, ISO week (Monday) or month in SQL, so a
+picture made at 00:30 on the 1st counts in the month the user saw on the clock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from peewee import Case, fn
 
 from dalletui.storage.base import StoreBase, guarded
 from dalletui.storage.models import Generation, UsageStat, now
+from dalletui.timeutil import local, start_of_day
+
+#: How ledger rows can be grouped: by local day, ISO week (Monday first), month, or model.
+Grouping = Literal["day", "week", "month", "model"]
+GROUPINGS: tuple[Grouping, ...] = ("day", "week", "month", "model")
 
 
 @dataclass
@@ -22,7 +31,8 @@ class UsageTotals:
     """Aggregate usage; ``cost`` sums known costs, ``unknown_cost_count`` counts the rest.
 
     ``possibly_billed`` counts requests whose outcome is unknown (timeouts, cut-off answers):
-    they may have been billed, at a cost nobody knows.
+    they may have been billed, at a cost nobody knows. Neither is ever added to ``cost`` as $0:
+    a total with either is "at least" ``cost`` (``cost_known`` is False).
     """
 
     images: int = 0
@@ -34,10 +44,72 @@ class UsageTotals:
     possibly_billed: int = 0
     label: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The first local day of the period (day, week, month); None for a model or all time.
+    start: dt.date | None = None
+    #: The day after the period's last (exclusive), like ``start``.
+    end: dt.date | None = None
 
     @property
     def cost_known(self) -> bool:
         return self.unknown_cost_count == 0 and self.possibly_billed == 0
+
+    @property
+    def empty(self) -> bool:
+        """Nothing happened: no image, no cost, nothing unknown or possibly billed."""
+        return not (self.images or self.cost or self.unknown_cost_count or self.possibly_billed)
+
+    def __add__(self, other: UsageTotals) -> UsageTotals:
+        """Both together (the label, start and end are this one's)."""
+        return replace(
+            self,
+            images=self.images + other.images,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            cost=self.cost + other.cost,
+            unknown_cost_count=self.unknown_cost_count + other.unknown_cost_count,
+            possibly_billed=self.possibly_billed + other.possibly_billed,
+            extra=dict(self.extra),
+        )
+
+
+@dataclass(frozen=True)
+class UsageCell:
+    """The totals of one model on one local day (a cell of the day × model table)."""
+
+    day: dt.date
+    model: str
+    totals: UsageTotals
+
+
+def _local_day(column: Any) -> Any:
+    """SQL: the local calendar day of a stored UTC instant, as 'YYYY-MM-DD' text."""
+    return fn.DATE(column, "localtime").coerce(False)
+
+
+def _period_key(by: Grouping) -> Any:
+    """SQL: a row's group as text (a day, the Monday of its week, 'YYYY-MM', or the model)."""
+    column = UsageStat.created_at
+    if by == "day":
+        return _local_day(column)
+    if by == "week":
+        # 'weekday 0' moves forward to the Sunday ending the ISO week (or stays on a Sunday);
+        # six days back is its Monday.
+        return fn.DATE(column, "localtime", "weekday 0", "-6 days").coerce(False)
+    if by == "month":
+        return fn.strftime("%Y-%m", column, "localtime").coerce(False)
+    if by == "model":
+        return UsageStat.model
+    raise ValueError(f"cannot group usage by {by!r}; one of {', '.join(GROUPINGS)}")
+
+
+def _bounded(select: Any, since: dt.datetime | None, until: dt.datetime | None) -> Any:
+    """Rows created in [since, until): aware datetimes, compared as stored UTC text."""
+    if since is not None:
+        select = select.where(UsageStat.created_at >= local(since))
+    if until is not None:
+        select = select.where(UsageStat.created_at < local(until))
+    return select
 
 
 class UsageStore(StoreBase):
@@ -99,46 +171,69 @@ class UsageStore(StoreBase):
     def usage_totals(
         self, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> UsageTotals:
-        """Images, tokens and cost over a period (all time by default)."""
-        select = self._usage_select()
-        if since is not None:
-            select = select.where(UsageStat.created_at >= since)
-        if until is not None:
-            select = select.where(UsageStat.created_at < until)
+        """Images, tokens and cost over [since, until) (all time by default)."""
+        select = _bounded(self._usage_select(), since, until)
         return self._totals(select.objects().get(), "all time" if since is None else "")
 
     @guarded
-    def usage_by_day(self, days: int = 30, today: dt.date | None = None) -> list[UsageTotals]:
-        """One entry per day for the last ``days`` days (oldest first), empty days included."""
-        today = today or now().date()
-        first = today - dt.timedelta(days=days - 1)
-        start = dt.datetime.combine(first, dt.time())
-        day = fn.DATE(UsageStat.created_at)
-        rows = (
-            self._usage_select(day.alias("day"))
-            .where(UsageStat.created_at >= start)
-            .group_by(day)
-            .objects()
+    def usage_grouped(
+        self,
+        by: Grouping,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[UsageTotals]:
+        """Totals per local day, week, month or model over [since, until), only groups with rows.
+
+        Each ``label`` is the group's key: ``YYYY-MM-DD`` (a day, or the Monday of a week),
+        ``YYYY-MM`` (a month) or the model name; in key order (models: most images first).
+        """
+        key = _period_key(by)
+        select = _bounded(self._usage_select(key.alias("key")), since, until).group_by(key)
+        if by == "model":
+            select = select.order_by(fn.COUNT(UsageStat.id).desc(), UsageStat.model)
+        else:
+            select = select.order_by(key)
+        return [self._totals(row, str(row.key)) for row in select.objects()]
+
+    @guarded
+    def usage_by_day_and_model(
+        self, since: dt.datetime, until: dt.datetime | None = None
+    ) -> list[UsageCell]:
+        """One cell per (local day, model) with rows in [since, until), oldest day first."""
+        day = _local_day(UsageStat.created_at)
+        select = (
+            _bounded(self._usage_select(day.alias("day"), UsageStat.model), since, until)
+            .group_by(day, UsageStat.model)
+            .order_by(day, UsageStat.model)
         )
-        found = {}
-        for row in rows:
-            # Peewee may hand back DATE(...) as a datetime; the label is the ISO day either way.
-            label = str(row.day)[:10]
-            found[label] = self._totals(row, label)
+        return [
+            UsageCell(dt.date.fromisoformat(str(row.day)[:10]), row.model, self._totals(row))
+            for row in select.objects()
+        ]
+
+    @guarded
+    def usage_by_day(self, days: int = 30, today: dt.date | None = None) -> list[UsageTotals]:
+        """One entry per local day of the last ``days`` days (oldest first), quiet days too."""
+        today = today or local(now()).date()
+        first = today - dt.timedelta(days=days - 1)
+        found = {
+            totals.label: totals for totals in self.usage_grouped("day", since=start_of_day(first))
+        }
         result = []
         for offset in range(days):
-            label = (first + dt.timedelta(days=offset)).isoformat()
-            result.append(found.get(label, UsageTotals(label=label)))
+            day = first + dt.timedelta(days=offset)
+            label = day.isoformat()
+            totals = found.get(label) or UsageTotals(label=label)
+            totals.start, totals.end = day, day + dt.timedelta(days=1)
+            result.append(totals)
         return result
 
     @guarded
-    def usage_by_model(self, since: dt.datetime | None = None) -> list[UsageTotals]:
-        """Totals per model, most images first."""
-        select = self._usage_select(UsageStat.model)
-        if since is not None:
-            select = select.where(UsageStat.created_at >= since)
-        rows = select.group_by(UsageStat.model).order_by(fn.COUNT(UsageStat.id).desc()).objects()
-        return [self._totals(row, row.model) for row in rows]
+    def usage_by_model(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[UsageTotals]:
+        """Totals per model over [since, until), most images first."""
+        return self.usage_grouped("model", since, until)
 
     @guarded
     def unpriced_usage(self, limit: int = 10_000) -> list[UsageStat]:

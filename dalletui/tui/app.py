@@ -38,6 +38,7 @@ S = TypeVar("S")
 if TYPE_CHECKING:
     from dalletui.services.batch_plan import BatchPlan
     from dalletui.services.context import Services
+    from dalletui.services.usage import BudgetStatus
 
 
 def styles_dir() -> Path:
@@ -122,6 +123,8 @@ class DalleTuiApp(App[None]):
 
     #: Shown in every screen's status line: provider, model, today's spend.
     status = reactive("")
+    #: This month's spend against the monthly budget (None: no budget); the status line warns.
+    budget: reactive[BudgetStatus | None] = reactive(None)
 
     def __init__(self, services: Services) -> None:
         super().__init__()
@@ -163,6 +166,8 @@ class DalleTuiApp(App[None]):
         label = "offline (no API key)" if provider == "offline" else provider
         images = "1 image" if today.images == 1 else f"{today.images} images"
         text = f"{label} · {settings.model} · today {images}, {spend}"
+        budget = self.services.usage.budget()  # None, and no query, without a budget
+        self.call_from_thread(setattr, self, "budget", budget)
         self.call_from_thread(self._set_status, text)
 
     def _set_status(self, base: str | None = None) -> None:

@@ -35,6 +35,7 @@ from dalletui.generation.types import GenerationRequest
 from dalletui.textsafe import printable, printable_message, without_controls
 from dalletui.tui.messages import DataChanged
 from dalletui.tui.widgets.compose_params import ParamPickers
+from dalletui.tui.widgets.confirm import ConfirmModal
 from dalletui.tui.widgets.results import (
     ImageSlot,
     PossiblyBilledSlot,
@@ -132,6 +133,8 @@ class ComposeScreen(Screen[None]):
         self._online = False
         #: The possibly billed card whose request is being sent again, told when it was.
         self._resent_from: PossiblyBilledSlot | None = None
+        #: A request is waiting on the monthly budget's question (or on the estimate for it).
+        self._asking = False
 
     @property
     def services(self) -> Services:
@@ -310,7 +313,7 @@ class ComposeScreen(Screen[None]):
             )
             return None
         self._online = self.services.generation.provider_name != "offline"
-        return self._start(request)
+        return self._start_within_budget(request)
 
     def retry(
         self,
@@ -326,12 +329,59 @@ class ComposeScreen(Screen[None]):
         if self._refuse_when_busy():
             return None
         self._online = True  # only a request to the API can be possibly billed
-        worker = self._start(request, retry_of=generation_id)
-        self._resent_from = card
-        return worker
+        return self._start_within_budget(request, generation_id, card)
+
+    def _start_within_budget(
+        self,
+        request: GenerationRequest,
+        retry_of: int | None = None,
+        card: PossiblyBilledSlot | None = None,
+    ) -> Worker[Any] | None:
+        """Start now; or, with a monthly budget and a paid API, ask first when the estimate
+        may pass the budget (``UsageService.budget_question``). None while it asks."""
+        if self.services.usage.monthly_budget is None or not self._online:
+            worker = self._start(request, retry_of=retry_of)
+            self._resent_from = card
+            return worker
+        self._asking = True
+        self._check_budget(request, retry_of, card)
+        return None
+
+    @work(thread=True, group="budget", exit_on_error=False, description="Check the budget")
+    def _check_budget(
+        self, request: GenerationRequest, retry_of: int | None, card: PossiblyBilledSlot | None
+    ) -> None:
+        try:
+            question = self.services.usage.budget_question(request, offline=False)
+        except BaseException:
+            self.app.call_from_thread(setattr, self, "_asking", False)
+            raise  # reported by _worker_changed; nothing is sent
+        self.app.call_from_thread(self._ask_budget, request, question, retry_of, card)
+
+    def _ask_budget(
+        self,
+        request: GenerationRequest,
+        question: str | None,
+        retry_of: int | None,
+        card: PossiblyBilledSlot | None,
+    ) -> None:
+        def answered(send: bool | None) -> None:
+            self._asking = False
+            if send:
+                self._start(request, retry_of=retry_of)
+                self._resent_from = card
+            else:
+                line = self.query_one("#compose-outcome", Static)
+                line.update("Not sent (monthly budget)")
+                line.set_classes("-cancelled")
+
+        if question is None:
+            answered(True)
+        else:
+            self.app.push_screen(ConfirmModal("Monthly budget", question, yes="Send"), answered)
 
     def _refuse_when_busy(self) -> bool:
-        if not self.generating:
+        if not self.generating and not self._asking:
             return False
         self.notify(
             "A generation is already running; esc cancels it.",

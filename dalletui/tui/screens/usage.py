@@ -1,4 +1,5 @@
-"""Usage screen: images, tokens and spend today, this month, all time, per day and per model."""
+"""Usage screen: images, tokens and spend today, this week, this month and all time; the monthly
+budget; per day (a chart), per day and model (a table) and per model."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.content import Content
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
@@ -18,12 +20,29 @@ from textual.worker import Worker, WorkerState
 from dalletui.errors import DalleTuiError
 from dalletui.textsafe import printable, printable_message
 from dalletui.tui.widgets.status import StatusLine
-from dalletui.tui.widgets.usage_cards import POSSIBLY_BILLED_EXPLAINED, UsageCard, money
-from dalletui.tui.widgets.usage_chart import DailyChart, Metric
+from dalletui.tui.widgets.usage_cards import POSSIBLY_BILLED_EXPLAINED, UsageCard
+from dalletui.tui.widgets.usage_chart import (
+    AT_LEAST_EXPLAINED,
+    DailyChart,
+    DayModelPanel,
+    Metric,
+    cell_text,
+)
 
 if TYPE_CHECKING:
     from dalletui.services.context import Services
-    from dalletui.services.usage import UsageTotals
+    from dalletui.services.usage import BudgetStatus, DayModelTable, UsageTotals
+
+#: Days the chart covers, and days the day × model table looks back over.
+CHART_DAYS = 30
+TABLE_DAYS = 14
+#: Below this many columns the four cards sit two by two.
+WIDE_CARDS = 100
+
+
+def _count(count: int) -> Text:
+    """A count of unknown or possibly billed things: dim when there are none."""
+    return Text(f"{count:,}", style="" if count else "dim", justify="right")
 
 
 @dataclass
@@ -31,14 +50,18 @@ class UsageReport:
     """Every number the screen shows, loaded together in one worker."""
 
     today: UsageTotals
+    week: UsageTotals
     month: UsageTotals
     all_time: UsageTotals
     days: list[UsageTotals]
+    grid: DayModelTable
     models: list[UsageTotals]
+    budget: BudgetStatus | None
 
 
 class UsageScreen(Screen[None]):
-    """Three period cards, a 30-day chart and a table by model; all numbers from the service."""
+    """Four period cards, the budget, a 30-day chart, a 14-day × model table and a table by
+    model; all numbers from the service, loaded in one worker."""
 
     SUB_TITLE = "Usage"
     BINDINGS = [
@@ -66,12 +89,15 @@ class UsageScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="usage-body"):
-            with Horizontal(id="usage-cards"):
+            with Grid(id="usage-cards"):
                 yield UsageCard("Today", id="usage-today")
+                yield UsageCard("This week", id="usage-week")
                 yield UsageCard("This month", id="usage-month")
                 yield UsageCard("All time", id="usage-all")
+            yield Static(id="usage-budget")
             yield Static(POSSIBLY_BILLED_EXPLAINED, id="usage-possibly-billed", markup=False)
             yield DailyChart(id="usage-days", classes="usage-panel")
+            yield DayModelPanel(id="usage-day-model", classes="usage-panel")
             with Vertical(id="usage-models", classes="usage-panel") as models:
                 models.border_title = "By model · all time"
                 yield DataTable(id="usage-model-table", cursor_type="row", zebra_stripes=True)
@@ -79,16 +105,9 @@ class UsageScreen(Screen[None]):
         yield StatusLine(id="status")
         yield Footer()
 
-    def on_mount(self) -> None:
-        table = self.query_one("#usage-model-table", DataTable)
-        table.add_column("Model", key="model")
-        for label, key in (
-            ("Images", "images"),
-            ("Input tokens", "input"),
-            ("Output tokens", "output"),
-            ("Cost", "cost"),
-        ):
-            table.add_column(Text(label, justify="right"), key=key)
+    def on_resize(self, event: events.Resize) -> None:
+        """Four cards in a row when they fit, else two by two."""
+        self.query_one("#usage-cards").set_class(event.size.width < WIDE_CARDS, "-narrow")
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -101,17 +120,25 @@ class UsageScreen(Screen[None]):
 
     def watch_metric(self) -> None:
         if self.report is not None and self.metric is not None:
-            self.query_one(DailyChart).show(self.report.days, self.metric)
+            self._show_days(self.report, self.metric)
+
+    def _show_days(self, report: UsageReport, metric: Metric) -> None:
+        self.query_one(DailyChart).show(report.days, metric)
+        today = report.days[-1].label if report.days else ""
+        self.query_one(DayModelPanel).show(report.grid, metric, today)
 
     @work(thread=True, exclusive=True, group="usage-load", exit_on_error=False)
     def load(self) -> None:
         usage = self.services.usage
         report = UsageReport(
             today=usage.today(),
+            week=usage.this_week(),
             month=usage.this_month(),
             all_time=usage.all_time(),
-            days=usage.by_day(30),
+            days=usage.by_day(CHART_DAYS),
+            grid=usage.day_model_table(TABLE_DAYS),
             models=usage.by_model(),
+            budget=usage.budget(),
         )
         self.app.call_from_thread(self._show, report)
 
@@ -119,33 +146,73 @@ class UsageScreen(Screen[None]):
         self.report = report
         # Possibly billed requests are said apart, on every card once any period has one.
         note_line = bool(report.all_time.possibly_billed)
-        self.query_one("#usage-today", UsageCard).show(report.today, note_line=note_line)
-        self.query_one("#usage-month", UsageCard).show(report.month, note_line=note_line)
-        self.query_one("#usage-all", UsageCard).show(report.all_time, note_line=note_line)
+        for card_id, totals in (
+            ("#usage-today", report.today),
+            ("#usage-week", report.week),
+            ("#usage-month", report.month),
+            ("#usage-all", report.all_time),
+        ):
+            self.query_one(card_id, UsageCard).show(totals, note_line=note_line)
+        self._show_budget(report.budget)
         self.query_one("#usage-possibly-billed", Static).display = note_line
         if self.metric is None:
             # Chart spend when there is any to chart; an offline-only history has only images.
             self.metric = "cost" if any(day.cost for day in report.days) else "images"
         else:
-            self.query_one(DailyChart).show(report.days, self.metric)
+            self._show_days(report, self.metric)
         self._show_models(report.models)
 
+    def _show_budget(self, budget: BudgetStatus | None) -> None:
+        """The monthly budget and this month's share of it; warned from 80%, said past 100%."""
+        line = self.query_one("#usage-budget", Static)
+        line.display = budget is not None
+        if budget is None:
+            return
+        text = budget.describe()
+        level = budget.level
+        if level == "over":
+            line.update(Content.styled(f"! {text}", "bold $text-error"))
+        elif level == "near":
+            line.update(Content.styled(f"! {text}", "bold $text-warning"))
+        else:
+            line.update(Content.styled(text, "$foreground-muted"))
+        line.set_class(level != "ok", "-warning")
+
     def _show_models(self, models: list[UsageTotals]) -> None:
+        """A row per model; the unknown and possibly billed columns only when any has some
+        (then the cost reads ``≥``), so that the common case fits 80 columns."""
         table = self.query_one("#usage-model-table", DataTable)
-        table.clear()
+        table.clear(columns=True)
+        unknown = any(row.unknown_cost_count for row in models)
+        billed = any(row.possibly_billed for row in models)
+        table.add_column("Model", key="model")
+        headings = [("Images", "images"), ("Tokens in", "input"), ("Tokens out", "output")]
+        headings.append(("Cost", "cost"))
+        if unknown:
+            headings.append(("Unknown", "unknown"))
+        if billed:
+            headings.append(("Possibly billed", "possibly_billed"))
+        for label, key in headings:
+            table.add_column(Text(label, justify="right"), key=key)
         for row in models:
-            table.add_row(
+            cells = [
                 Text(printable(row.label, single_line=True)),
                 Text(f"{row.images:,}", justify="right"),
                 Text(f"{row.input_tokens:,}", justify="right"),
                 Text(f"{row.output_tokens:,}", justify="right"),
-                Text(money(row), justify="right"),
-                key=row.label,
-            )
+                cell_text(row, "cost"),
+            ]
+            if unknown:
+                cells.append(_count(row.unknown_cost_count))
+            if billed:
+                cells.append(_count(row.possibly_billed))
+            table.add_row(*cells, key=row.label)
         table.display = bool(models)
-        empty = self.query_one("#usage-models-empty", Static)
-        empty.update("" if models else "Nothing generated yet.")
-        empty.display = not models
+        note = self.query_one("#usage-models-empty", Static)
+        incomplete = any(not row.cost_known for row in models)
+        text = AT_LEAST_EXPLAINED if incomplete else ""
+        note.update(Content(text if models else "Nothing generated yet."))
+        note.display = not models or incomplete
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
