@@ -365,6 +365,7 @@ def _load_extensions() -> None:
         "dalletui.doctor",
         "dalletui.commands_trash",
         "dalletui.commands_batch",
+        "dalletui.commands_exchange",
     ):
         try:
             importlib.import_module(module)

@@ -9,6 +9,7 @@ from dalletui.config import Settings
 from dalletui.errors import DalleTuiError
 from dalletui.generation.files import ImageStore
 from dalletui.services.batches import BatchService
+from dalletui.services.exchange import ExchangeService
 from dalletui.services.generation import GenerationService
 from dalletui.services.history import HistoryService
 from dalletui.services.templates import TemplateService
@@ -32,6 +33,7 @@ class Services:
     templates: TemplateService
     trash: TrashService
     batches: BatchService
+    exchange: ExchangeService
 
     def close(self) -> None:
         self.db.close()
@@ -63,6 +65,7 @@ def open_services(settings: Settings) -> Services:
         templates=templates,
         trash=trash,
         batches=BatchService(db, generation, templates),
+        exchange=ExchangeService(db, images, secrets=[settings.api_key]),
     )
 
 

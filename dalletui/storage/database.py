@@ -21,6 +21,7 @@ from playhouse.migrations import Runner
 from dalletui.errors import StorageError
 from dalletui.storage.base import BUSY_TIMEOUT_MS, StoreBase, describe_error, guarded
 from dalletui.storage.batches import BatchStore
+from dalletui.storage.exchange import ExchangeStore
 from dalletui.storage.generations import GenerationStore
 from dalletui.storage.maintenance import MaintenanceStore
 from dalletui.storage.models import ALL_MODELS, database
@@ -76,6 +77,7 @@ class DatabaseManager(
     UsageStore,
     TrashStore,
     MaintenanceStore,
+    ExchangeStore,
     StoreBase,
 ):
     """Owns the SQLite database of one dalletui home."""
