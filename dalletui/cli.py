@@ -366,6 +366,7 @@ def _load_extensions() -> None:
         "dalletui.commands_trash",
         "dalletui.commands_batch",
         "dalletui.commands_exchange",
+        "dalletui.commands_images",
     ):
         try:
             importlib.import_module(module)

@@ -4,11 +4,14 @@ Layout: ``root/2026/11/42.png`` with ``root/2026/11/thumbs/42.png`` (256 px on t
 RGB or RGBA PNG). Files are named by generation id, never by prompt text.
 
 Metadata. PNG images carry it as text chunks (``tEXt`` for plain ASCII values, ``iTXt`` for
-anything else, e.g. a prompt with emoji). The chunks are spliced into the PNG byte stream just
-before the first ``IDAT``: the pixel data stays byte-for-byte what the provider sent, and there is
-no re-compression (Pillow re-encoding a 1536x1024 PNG takes about a second). JPEG and WebP images
-are kept exactly as received too; re-encoding them to embed EXIF/XMP would lose quality, so their
-metadata goes into a sidecar ``<id>.json`` beside the image instead.
+anything else, e.g. a prompt with emoji), plus ``Software`` and an AUTOMATIC1111-style
+``parameters`` chunk that PNG Info, Civitai and sd-parsers read (``metadata.parameters_text``).
+The chunks are spliced into the PNG byte stream just before the first ``IDAT``: the pixel data
+stays byte-for-byte what the provider sent, and there is no re-compression (Pillow re-encoding a
+1536x1024 PNG takes about a second). JPEG and WebP images get EXIF and XMP inserted without
+re-encoding (``metadata.embed_jpeg`` / ``embed_webp``): the image data bytes stay what the
+provider sent. A sidecar ``<id>.json`` beside the image is written only where that could not be
+done whole (a file whose structure is not understood, or text too long for a JPEG segment).
 
 Every file is written to a temporary file in its final folder, flushed, fsynced and renamed into
 place; the folder is fsynced where the platform allows. If any file of a save fails, the files
@@ -33,6 +36,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from dalletui.errors import ErrorKind, GenerationError
+from dalletui.generation import metadata as embedded
 
 THUMBNAIL_EDGE = 256
 #: Pillow format name -> file extension.
@@ -48,6 +52,8 @@ def extension_for(output_format: str) -> str:
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = {b"tEXt", b"iTXt", b"zTXt"}
 _COMPRESS_OVER = 1024  # bytes of UTF-8 text above which an iTXt chunk is zlib-compressed
+#: PNG chunks written for other tools, not part of dalletui's own fields (``read_metadata``).
+_FOR_OTHER_TOOLS = ("parameters", "Software")
 _HOME_HINT = "DALLETUI_HOME"
 
 
@@ -103,14 +109,68 @@ class ImageStore:
         for key in fields:
             _png_keyword(key)  # same rules for every format, so metadata moves between them
         try:
-            image_bytes = _with_png_text(data, fields) if pil_format == "PNG" else data
+            image_bytes, needs_sidecar = _with_metadata(data, pil_format, fields, image)
         except ValueError as error:
             raise _undecodable(generation_id, folder, str(error)) from error
         files = [(path, image_bytes)]
-        if pil_format != "PNG":
+        if needs_sidecar:
             files.append((sidecar_path(path), _sidecar_bytes(fields)))
-        files.append((thumbnail_path, _thumbnail_png(image)))
+        files.append((thumbnail_path, thumbnail_png(image)))
+        self._write_all(files, folder, thumbs)
+        return SavedImage(
+            path=path,
+            thumbnail_path=thumbnail_path,
+            width=image.width,
+            height=image.height,
+            bytes_written=len(image_bytes),
+        )
 
+    def place_copy(
+        self,
+        generation_id: int,
+        data: bytes,
+        image: Image.Image,
+        created_at: datetime,
+        thumbnail: bytes | None = None,
+    ) -> SavedImage:
+        """Copy an image in exactly as it is (``import-images``), with a thumbnail.
+
+        ``image`` is ``data`` opened and loaded; ``thumbnail`` its ``thumbnail_png`` if made
+        already (outside a transaction, say). The name is ``<id>.<ext>``, or ``<id>-2.<ext>``
+        and so on when a file of that name is already there: an existing file is never
+        replaced. All or nothing, like ``save``.
+        """
+        folder = self.folder_for(created_at)
+        pil_format = image.format or ""
+        if pil_format not in EXTENSIONS:
+            raise _undecodable(generation_id, folder, f"it is {pil_format or 'unknown'}")
+        thumbs = folder / "thumbs"
+        _make_folder(thumbs, folder)
+        ext = EXTENSIONS[pil_format]
+        stem = str(generation_id)
+        for number in range(2, 1000):
+            path, thumbnail_path = folder / f"{stem}.{ext}", thumbs / f"{stem}.png"
+            if not (path.exists() or sidecar_path(path).exists() or thumbnail_path.exists()):
+                break
+            stem = f"{generation_id}-{number}"
+        else:
+            raise GenerationError(
+                ErrorKind.FILESYSTEM,
+                f"Cannot copy image {generation_id} into {folder}: every name for it is taken.",
+            )
+        thumb = thumbnail if thumbnail is not None else thumbnail_png(image)
+        self._write_all([(path, data), (thumbnail_path, thumb)], folder, thumbs)
+        return SavedImage(
+            path=path,
+            thumbnail_path=thumbnail_path,
+            width=image.width,
+            height=image.height,
+            bytes_written=len(data),
+        )
+
+    @staticmethod
+    def _write_all(files: list[tuple[Path, bytes]], folder: Path, thumbs: Path) -> None:
+        """Write every file atomically; if one fails, remove those already written."""
         _make_folder(thumbs, folder)
         written: list[Path] = []
         try:
@@ -126,13 +186,6 @@ class ImageStore:
             raise
         fsync_folder(folder)
         fsync_folder(thumbs)
-        return SavedImage(
-            path=path,
-            thumbnail_path=thumbnail_path,
-            width=image.width,
-            height=image.height,
-            bytes_written=len(image_bytes),
-        )
 
     def delete(self, path: Path, thumbnail_path: Path | None = None) -> None:
         """Remove an image, its sidecar and its thumbnail; missing files are fine."""
@@ -170,18 +223,25 @@ class ImageStore:
                 probe.unlink(missing_ok=True)
 
     def read_metadata(self, path: Path) -> dict[str, str]:
-        """The metadata saved with an image: PNG text chunks, or the sidecar JSON."""
+        """The metadata saved with an image: PNG text chunks, the sidecar, or the XMP fields.
+
+        A sidecar wins over the XMP copy: it is only written when the embedded copy was cut.
+        """
         path = Path(path)
         action = "Cannot read image metadata in"
         try:
             if path.suffix.lower() == ".png":
                 with Image.open(path) as image:
-                    return {str(key): str(value) for key, value in image.text.items()}
+                    return {
+                        str(key): str(value)
+                        for key, value in getattr(image, "text", {}).items()
+                        if key not in _FOR_OTHER_TOOLS
+                    }
             if not path.exists():
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
             sidecar = sidecar_path(path)
             if not sidecar.exists():
-                return {}
+                return self._embedded_fields(path)
             loaded = json.loads(sidecar.read_text(encoding="utf-8"))
         except OSError as error:
             raise _filesystem_error(path.parent, error, action=action) from error
@@ -196,6 +256,24 @@ class ImageStore:
                 f"{action} {path.parent}: the sidecar of {path.name} is not a JSON object.",
             )
         return {str(key): str(value) for key, value in loaded.items()}
+
+    @staticmethod
+    def _embedded_fields(path: Path) -> dict[str, str]:
+        """dalletui's fields from a JPEG's or WebP's XMP ({} when it has none)."""
+        data = path.read_bytes()
+        kind = "JPEG" if data[:2] == b"\xff\xd8" else "WEBP" if data[8:12] == b"WEBP" else ""
+        xmp = embedded.embedded_xmp(data, kind)
+        return (embedded.dalletui_fields(xmp) if xmp else None) or {}
+
+    def needs_sidecar(self, path: Path) -> bool:
+        """True for a JPEG or WebP that carries no dalletui metadata inside (an older save)."""
+        path = Path(path)
+        if path.suffix.lower() == ".png" or sidecar_path(path).exists():
+            return False
+        try:
+            return not self._embedded_fields(path)
+        except OSError:
+            return True
 
 
 def sidecar_path(path: Path) -> Path:
@@ -226,13 +304,17 @@ def _undecodable(generation_id: int, folder: Path, detail: str) -> GenerationErr
     )
 
 
-def _thumbnail_png(image: Image.Image) -> bytes:
+def thumbnail_png(image: Image.Image) -> bytes:
+    """The PNG thumbnail of ``image``: 256 px on the long edge, upright, RGB or RGBA."""
     has_alpha = image.mode in {"RGBA", "LA", "PA", "RGBa", "La"} or "transparency" in image.info
     thumb = ImageOps.exif_transpose(image).convert("RGBA" if has_alpha else "RGB")
     thumb.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE), Image.Resampling.LANCZOS, reducing_gap=3.0)
     buffer = io.BytesIO()
     thumb.save(buffer, "PNG", optimize=True)
     return buffer.getvalue()
+
+
+_thumbnail_png = thumbnail_png  # the name ``services.doctor`` imports
 
 
 def _sidecar_bytes(fields: dict[str, str]) -> bytes:
@@ -254,14 +336,18 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _text_chunk(key: str, value: str) -> bytes:
-    """``tEXt`` when the value is plain ASCII, else ``iTXt`` (UTF-8, compressed if long)."""
+def _text_chunk(key: str, value: str, *, compress: bool = True) -> bytes:
+    """``tEXt`` when the value is plain ASCII, else ``iTXt`` (UTF-8, compressed if long).
+
+    ``compress=False`` for chunks other tools read (A1111 never compresses ``parameters``, and
+    not every reader inflates iTXt).
+    """
     keyword = _png_keyword(key)
     value = value.replace("\x00", "")
     if value.isascii():
         return _png_chunk(b"tEXt", keyword + b"\x00" + value.encode("ascii"))
     text = value.encode("utf-8")
-    compressed = len(text) > _COMPRESS_OVER
+    compressed = compress and len(text) > _COMPRESS_OVER
     if compressed:
         text = zlib.compress(text)
     # keyword, NUL, compression flag, method, language tag, NUL, translated keyword, NUL, text
@@ -269,12 +355,42 @@ def _text_chunk(key: str, value: str) -> bytes:
     return _png_chunk(b"iTXt", header + text)
 
 
-def _with_png_text(data: bytes, fields: dict[str, str]) -> bytes:
+def _with_metadata(
+    data: bytes, pil_format: str, fields: dict[str, str], image: Image.Image
+) -> tuple[bytes, bool]:
+    """The image bytes with ``fields`` inside, and whether a sidecar must keep them too.
+
+    Raises ``ValueError`` for a PNG whose chunks are not understood; a JPEG or WebP that cannot
+    take the metadata is kept as it came, with the sidecar.
+    """
+    if pil_format == "PNG":
+        fields = {key: embedded.clean(value) for key, value in fields.items()}  # outside text
+        for_tools = {
+            "Software": embedded.GENERATOR,
+            "parameters": embedded.parameters_text(fields, image.width, image.height),
+        }
+        return _with_png_text(data, {**fields, **for_tools}, uncompressed=("parameters",)), False
+    embed = embedded.embed_jpeg if pil_format == "JPEG" else embedded.embed_webp
+    try:
+        result = embed(data, fields, image.width, image.height)
+        with Image.open(io.BytesIO(result.data)) as check:  # never keep a file Pillow cannot open
+            if check.size != image.size:
+                raise ValueError("the image size changed")
+    except Exception:  # noqa: BLE001 - any surprise: keep the provider's bytes and the sidecar
+        return data, True
+    return result.data, not result.complete
+
+
+def _with_png_text(
+    data: bytes, fields: dict[str, str], uncompressed: tuple[str, ...] = ()
+) -> bytes:
     """``data`` with ``fields`` as text chunks before the first IDAT; other chunks untouched.
 
     Existing text chunks with the same keywords are dropped so a key never appears twice.
     """
-    new_chunks = b"".join(_text_chunk(key, value) for key, value in fields.items())
+    new_chunks = b"".join(
+        _text_chunk(key, value, compress=key not in uncompressed) for key, value in fields.items()
+    )
     replaced = {_png_keyword(key) for key in fields}
     out = [data[:8]]
     pos, inserted = 8, False

@@ -12,6 +12,7 @@ from dalletui.services.batches import BatchService
 from dalletui.services.exchange import ExchangeService
 from dalletui.services.generation import GenerationService
 from dalletui.services.history import HistoryService
+from dalletui.services.image_import import ImageImportService
 from dalletui.services.templates import TemplateService
 from dalletui.services.trash import TrashService
 from dalletui.services.usage import UsageService
@@ -34,6 +35,11 @@ class Services:
     trash: TrashService
     batches: BatchService
     exchange: ExchangeService
+
+    @property
+    def image_import(self) -> ImageImportService:
+        """``import-images``: images from other tools as history (made on use: rarely needed)."""
+        return ImageImportService(self.db, self.images)
 
     def close(self) -> None:
         self.db.close()

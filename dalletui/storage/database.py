@@ -23,6 +23,7 @@ from dalletui.storage.base import BUSY_TIMEOUT_MS, StoreBase, describe_error, gu
 from dalletui.storage.batches import BatchStore
 from dalletui.storage.exchange import ExchangeStore
 from dalletui.storage.generations import GenerationStore
+from dalletui.storage.imported import ImportedImageStore
 from dalletui.storage.maintenance import MaintenanceStore
 from dalletui.storage.models import ALL_MODELS, database
 from dalletui.storage.prompts import (
@@ -78,6 +79,7 @@ class DatabaseManager(
     TrashStore,
     MaintenanceStore,
     ExchangeStore,
+    ImportedImageStore,
     StoreBase,
 ):
     """Owns the SQLite database of one dalletui home."""
