@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dalletui {__version__}")
     parser.add_argument(
+        "--print-completion",
+        action=_PrintCompletion,
+        choices=COMPLETION_SHELLS,
+        metavar="SHELL",
+        help=f"print a shell completion script ({', '.join(COMPLETION_SHELLS)}) and exit",
+    )
+    parser.add_argument(
         "--home", type=Path, help="data folder (default: $DALLETUI_HOME or the user data dir)"
     )
     parser.add_argument(
@@ -133,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--model", help="only prompts generated with this model")
     history.add_argument("--order", choices=("recent", "uses"), default="recent")
     history.add_argument("--limit", "-n", type=_positive_int, default=20)
+    history.add_argument(
+        "--since", type=since_arg, metavar="DATE", help="only prompts last used on or after DATE"
+    )
+    history.add_argument(
+        "--until", type=until_arg, metavar="DATE", help="only prompts last used up to DATE"
+    )
     history.add_argument("--json", action="store_true", help="print JSON")
 
     favorite = sub.add_parser("favorite", help="star a prompt (or unstar it with --off)")
@@ -144,7 +157,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     for extend in PARSER_EXTENSIONS:
         extend(sub)
+    from dalletui.cli_examples import add_examples
+
+    add_examples(parser)
     return parser
+
+
+#: Shells ``--print-completion`` writes a script for (through shtab).
+COMPLETION_SHELLS = ("bash", "zsh", "tcsh")
+#: Path arguments that name a folder (completed with folder names, not file names).
+_FOLDER_ARGUMENTS = ("home", "out")
+
+
+class _PrintCompletion(argparse.Action):
+    """``--print-completion SHELL``: the completion script of the whole parser, then exit.
+
+    shtab is imported only here, so that it costs nothing at start-up; it reads the parser as
+    built, so commands added by extensions complete too, and path arguments complete file names.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=None, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        import shtab
+
+        from dalletui.cli_examples import walk
+
+        for _path, sub in [((), parser), *walk(parser)]:
+            for action in sub._actions:
+                if action.type is Path and not hasattr(action, "complete"):
+                    folder = action.dest in _FOLDER_ARGUMENTS
+                    action.complete = shtab.DIRECTORY if folder else shtab.FILE  # type: ignore[attr-defined]
+        print(shtab.complete(parser, shell=str(values)))
+        parser.exit(0)
 
 
 #: Other modules add subcommands here (generation, templates, doctor) to keep this file small.
@@ -159,27 +211,25 @@ def _services(settings: Settings):  # noqa: ANN202 (import kept lazy for start-u
 
 @command("history")
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
-    from dalletui.storage import PromptQuery
-
     services = _services(settings)
     try:
-        query = PromptQuery(
-            text=args.search,
-            favorites_only=args.favorites,
+        prompts = services.history.find(
+            args.search,
+            favorites=args.favorites,
             model=args.model,
             order=args.order,
             limit=args.limit,
-            prefix_last=False,
+            since=args.since,
+            until=args.until,
         )
-        page = services.history.search(query)
         if args.json:
-            rows = [{**p.to_dict(), "generation_count": p.generation_count} for p in page.items]
+            rows = [{**p.to_dict(), "generation_count": p.generation_count} for p in prompts]
             print(dump_json(rows, indent=2))
             return 0
-        if not page.items:
+        if not prompts:
             print("No prompts found.", file=sys.stderr)
             return 0
-        for p in page.items:
+        for p in prompts:
             last = p.last_used_at.strftime("%Y-%m-%d %H:%M")
             print(f"{p.id:>6} {p.star} {p.use_count:>4}× {last}  {_one_line(p.text)}")
         return 0
@@ -189,7 +239,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 def _one_line(text: str, width: int = 100) -> str:
     """Outside text on one line: no control character reaches the terminal."""
-    from dalletui.storage.models import shorten
+    from dalletui.formatting import shorten
 
     return shorten(printable(text, single_line=True), width)
 
@@ -364,9 +414,10 @@ def _load_extensions() -> None:
         "dalletui.commands_usage",
         "dalletui.doctor",
         "dalletui.commands_trash",
+        "dalletui.commands_images",
         "dalletui.commands_batch",
         "dalletui.commands_exchange",
-        "dalletui.commands_images",
+        "dalletui.commands_templates",
     ):
         try:
             importlib.import_module(module)

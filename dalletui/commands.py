@@ -54,6 +54,11 @@ def _add_parsers(sub: Any) -> None:
     models = sub.add_parser("models", help="list the model catalogue (retired models marked)")
     models.add_argument("--json", action="store_true", help="print JSON")
 
+    paths = sub.add_parser(
+        "paths", help="where dalletui keeps its data, config, log, images, thumbnails and trash"
+    )
+    paths.add_argument("--json", action="store_true", help="print JSON")
+
 
 PARSER_EXTENSIONS.append(_add_parsers)
 
@@ -272,4 +277,50 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
             f"n {row['n'][0]}-{row['n'][1]}{' · streams' if row['streaming'] else ''}"
         )
         print(f"    {row['price']}")
+    return 0
+
+
+def data_paths(settings: Settings, config_file: Path) -> list[tuple[str, Path, str]]:
+    """(key, path, what it is) for everything dalletui keeps on disk, data folder first."""
+    images = settings.images_dir
+    return [
+        ("home", settings.home, "data folder (--home, $DALLETUI_HOME, 'home' in the config)"),
+        ("config", config_file, "config file (--config, $DALLETUI_CONFIG)"),
+        ("database", settings.db_path, "database (SQLite)"),
+        ("images", images, "images, by month: YYYY/MM/ID.png"),
+        ("thumbnails", images / "YYYY" / "MM" / "thumbs", "thumbnails, beside each month's images"),
+        ("trash", settings.home / "trash", "deleted images until purged (dalletui trash)"),
+        ("log", settings.home / "dalletui.log", "log file (the TUI; internal errors)"),
+    ]
+
+
+def _exists(key: str, path: Path) -> bool:
+    try:
+        if key == "thumbnails":
+            return any(p.is_dir() for p in path.parents[2].glob("*/*/thumbs"))
+        return path.exists()
+    except OSError:  # unreadable, or a name too long for the file system
+        return False
+
+
+@command("paths")
+def cmd_paths(args: argparse.Namespace, settings: Settings) -> int:
+    """Print where things are; nothing is opened, created or changed."""
+    from dalletui.config import default_config_path, expand_path
+
+    config_file = expand_path(args.config, "--config") if args.config else default_config_path()
+    rows = [
+        (key, path, what, _exists(key, path))
+        for key, path, what in data_paths(settings, config_file)
+    ]
+    if args.json:
+        data = {
+            key: {"path": str(path), "exists": exists, "what": what}
+            for key, path, what, exists in rows
+        }
+        print(dump_json(data, indent=2))
+        return 0
+    for key, path, _what, exists in rows:
+        state = "exists" if exists else "missing"
+        print(printable(f"{key:<11} {state:<8} {path}", single_line=True))
     return 0

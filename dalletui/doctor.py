@@ -58,9 +58,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 def doctor_data(settings: Settings, *, fix: bool, as_json: bool) -> int:
     """Check (and with ``fix`` repair) the data folder; 0 when healthy, 1 when problems remain."""
     from dalletui.errors import StorageError
-    from dalletui.generation.files import ImageStore
-    from dalletui.services.doctor import DataDoctor
-    from dalletui.storage import DatabaseManager
+    from dalletui.services.doctor import open_doctor
 
     if not settings.db_path.exists():
         if as_json:
@@ -69,9 +67,8 @@ def doctor_data(settings: Settings, *, fix: bool, as_json: bool) -> int:
             print(_line(f"dalletui doctor: {settings.home}"))
             print(_line(f"No database at {settings.db_path} yet: nothing to check."))
         return 0
-    db = DatabaseManager(settings.db_path)
     try:
-        db.open()
+        doctor = open_doctor(settings)
     except StorageError as exc:
         # A damaged or newer database: say so in the report's own shape, then stop.
         if as_json:
@@ -87,11 +84,9 @@ def doctor_data(settings: Settings, *, fix: bool, as_json: bool) -> int:
             print("1 problem, which dalletui doctor cannot fix.")
         return EXIT_ERROR
     try:
-        report = DataDoctor(db, ImageStore(settings.images_dir), settings.home).run(
-            full=True, fix=fix
-        )
+        report = doctor.run(full=True, fix=fix)
     finally:
-        db.close()
+        doctor.db.close()
     if as_json:
         print(dump_json(report.to_dict(), indent=2))
     else:

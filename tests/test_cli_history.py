@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dalletui.cli import main
+from dalletui.storage import DatabaseManager
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -95,3 +97,32 @@ def test_home_flag_overrides_environment(
     run(capsys, "--home", str(other), "import-prompts", str(source))
     assert (other / "dalletui.db").is_file()
     assert json.loads(run(capsys, "history", "--json")[1]) == []
+
+
+def test_since_and_until_filter_by_last_use(
+    db: DatabaseManager, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for text, day in (("old fox", 10), ("mid owl", 20), ("new cat", 31)):
+        db.record_prompt_use(text, when=dt.datetime(2026, 1, day, 12, 0).astimezone())
+    db.close()
+
+    def texts(*argv: str) -> list[str]:
+        code, out, err = run(capsys, "history", "--json", *argv)
+        assert code == 0, err
+        return [row["text"] for row in json.loads(out)]
+
+    assert texts("--since", "2026-01-20") == ["new cat", "mid owl"]
+    assert texts("--until", "2026-01-20") == ["mid owl", "old fox"]  # the whole 20th included
+    assert texts("--since", "2026-01-11", "--until", "2026-01-30") == ["mid owl"]
+    assert texts("--since", "2026-02-01") == []
+    code, out, _ = run(capsys, "history", "--since", "2026-01-20", "--search", "owl")
+    assert code == 0 and "mid owl" in out and "fox" not in out
+
+
+def test_bad_dates_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    for value in ("soon", "2026-02-30", "7x"):
+        with pytest.raises(SystemExit) as info:
+            main(["history", "--since", value])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err

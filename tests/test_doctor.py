@@ -189,7 +189,9 @@ def test_an_offline_image_is_attached_at_cost_zero_and_gets_its_sidecar(
 ) -> None:
     row = pending(db, dead_pid, provider="offline", output_format="jpeg")[0]
     saved = save(images, row, "JPEG")
-    files_module.sidecar_path(saved.path).unlink(missing_ok=True)  # metadata is inside now
+    files_module.sidecar_path(saved.path).unlink(missing_ok=True)
+    # A JPEG without dalletui's metadata inside (as an older save wrote it) gets a sidecar.
+    Image.open(saved.path).convert("RGB").save(saved.path, format="JPEG")
     report = doctor.run(fix=True)
     assert kinds(report) == ["attachable"] and report.healthy
     assert "sidecar" in report.findings[0].outcome
@@ -198,6 +200,18 @@ def test_an_offline_image_is_attached_at_cost_zero_and_gets_its_sidecar(
     assert db.get_generation(row.id).output_format == "jpeg"
     (usage,) = ledger(row.id)
     assert usage.cost == Decimal(0) and usage.price_basis == "offline"
+
+
+def test_a_jpeg_with_its_metadata_inside_gets_no_sidecar(
+    doctor: DataDoctor, db: DatabaseManager, images: ImageStore, dead_pid: int
+) -> None:
+    row = pending(db, dead_pid, provider="offline", output_format="jpeg")[0]
+    saved = save(images, row, "JPEG")
+    files_module.sidecar_path(saved.path).unlink(missing_ok=True)
+    report = doctor.run(fix=True)
+    assert kinds(report) == ["attachable"] and report.healthy
+    assert "sidecar" not in report.findings[0].outcome
+    assert not files_module.sidecar_path(saved.path).exists()
 
 
 def test_an_interrupted_row_with_its_image_is_attached_too(

@@ -88,3 +88,36 @@ def test_cli_history_does_not_load_openai_or_textual(tmp_path: Path) -> None:
         "print('openai' in sys.modules, 'textual' in sys.modules)\n"
     )
     assert out.endswith("False False")
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """Modules a file imports when it runs: ``if TYPE_CHECKING:`` blocks are left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_the_command_line_goes_through_the_services() -> None:
+    """Like the TUI, the CLI never opens storage itself: ``dalletui.cli*``, ``dalletui.commands*``
+    and ``dalletui.doctor`` reach the database only through ``dalletui.services``."""
+    files = [*PACKAGE.glob("cli*.py"), *PACKAGE.glob("commands*.py"), PACKAGE / "doctor.py"]
+    assert PACKAGE / "cli.py" in files and PACKAGE / "commands.py" in files
+    offenders = [
+        f"{path.name} imports {name}"
+        for path in files
+        for name in sorted(_runtime_imports(path))
+        if name in ("dalletui.storage", "peewee", "playhouse")
+        or name.startswith(("dalletui.storage.", "peewee.", "playhouse."))
+    ]
+    assert not offenders, offenders

@@ -37,6 +37,7 @@ from dalletui.services.templates import (
     TemplateService,
     is_choice,
     name_problems,
+    split_values,
 )
 from dalletui.services.usage import (
     HISTORY_IMAGES,
@@ -116,24 +117,6 @@ def parse_mode(text: str, seed: int | None = None) -> Mode:
     return Mode(kind="sample", k=int(count), seed=seed)
 
 
-def _split_values(text: str) -> list[str]:
-    r"""``fox,owl\,bird`` -> ``["fox", "owl,bird"]``: ``\,`` is a comma, ``\\`` a backslash."""
-    values: list[str] = []
-    current: list[str] = []
-    chars = iter(text)
-    for char in chars:
-        if char == "\\":
-            following = next(chars, "")
-            current.append(following if following in (",", "\\") else char + following)
-        elif char == ",":
-            values.append("".join(current).strip())
-            current.clear()
-        else:
-            current.append(char)
-    values.append("".join(current).strip())
-    return values
-
-
 def parse_vars(specs: Iterable[str]) -> dict[str, list[str]]:
     r"""``["animal=fox,owl", "colour=red"]`` -> ``{"animal": ["fox", "owl"], "colour": ["red"]}``.
 
@@ -158,7 +141,7 @@ def parse_vars(specs: Iterable[str]) -> dict[str, list[str]]:
         if name in result:
             problems.append(f"--var gives {name} twice; list all its values in one --var.")
             continue
-        values = _split_values(raw)
+        values = split_values(raw)
         if values == [""]:
             problems.append(
                 f"--var {name}= gives no values; list at least one, separated by commas."

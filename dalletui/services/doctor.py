@@ -39,6 +39,7 @@ from typing import Any
 
 from PIL import Image
 
+from dalletui.config import Settings
 from dalletui.errors import DalleTuiError, ErrorKind
 from dalletui.generation import recovery
 from dalletui.generation.files import (
@@ -519,11 +520,11 @@ class DataDoctor:
             image, image.parent / "thumbs" / f"{row.id}.png"
         )
         made = ["thumbnail"] if made_thumbnail else []
-        if image.suffix.lower() != ".png" and not sidecar_path(image).exists():
+        if self.images.needs_sidecar(image):  # a JPEG/WebP without its metadata inside
             _write_atomic(sidecar_path(image), _sidecar_bytes(self._metadata_for(row)))
             made.append("sidecar")
         stat = image.stat()
-        finished = dt.datetime.fromtimestamp(stat.st_mtime)
+        finished = dt.datetime.fromtimestamp(stat.st_mtime).astimezone()
         started = row.started_at or row.created_at
         duration = max(0, int((finished - started).total_seconds() * 1000)) if started else None
         if row.provider == "offline":
@@ -617,7 +618,7 @@ class DataDoctor:
         own = os.getpid()
         for path in [*listing.temps, *listing.probes]:
             try:
-                modified = dt.datetime.fromtimestamp(path.lstat().st_mtime)
+                modified = dt.datetime.fromtimestamp(path.lstat().st_mtime).astimezone()
             except OSError:
                 continue  # its writer renamed or removed it meanwhile
             age = clock - modified
@@ -835,3 +836,15 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
 def _delete_temp(path: Path) -> str:
     path.unlink(missing_ok=True)
     return "deleted"
+
+
+def open_doctor(settings: Settings) -> DataDoctor:
+    """A ``DataDoctor`` on the data folder of ``settings`` for ``dalletui doctor``; close its
+    ``db`` after.
+
+    Opens the database itself rather than through ``open_services``, whose start-up repairs
+    would fix what the user asked only to see. ``StorageError`` when it cannot be opened.
+    """
+    db = DatabaseManager(settings.db_path)
+    db.open()
+    return DataDoctor(db, ImageStore(settings.images_dir), settings.home)

@@ -317,6 +317,10 @@ class GenerationService:
         }
         if image.revised_prompt:
             metadata["revised_prompt"] = image.revised_prompt
+        if row.seed is not None:  # the A1111 line says Seed: -1 (unknown) otherwise
+            metadata["seed"] = str(row.seed)
+        if row.background and row.background != "auto":
+            metadata["background"] = row.background
         return self.images.save(row.id, image.data, image.output_format, metadata, row.created_at)
 
     def _keep_unsaved(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import logging
 import zlib
@@ -36,6 +37,34 @@ class HistoryService:
 
     def search(self, query: PromptQuery) -> PromptPage:
         return self.db.search_prompts(query)
+
+    def find(
+        self,
+        text: str = "",
+        *,
+        favorites: bool = False,
+        model: str | None = None,
+        order: str = "recent",
+        limit: int = 20,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[Prompt]:
+        """Prompts for a script (``dalletui history``), newest or most used first.
+
+        The search text is taken as typed: the last word is not widened to a prefix as it is
+        while the user types in the TUI (``cyber*`` asks for one). ``until`` is exclusive.
+        """
+        query = PromptQuery(
+            text=text,
+            favorites_only=favorites,
+            model=model,
+            order=order,
+            limit=limit,
+            since=since,
+            until=until,
+            prefix_last=False,
+        )
+        return self.db.search_prompts(query).items
 
     def count(self, query: PromptQuery) -> int:
         return self.db.count_prompts(query)

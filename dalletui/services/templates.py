@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from dalletui.errors import ValidationError
+from dalletui.errors import NotFoundError, ValidationError
 from dalletui.storage import DatabaseManager
 from dalletui.storage.models import IDENTIFIER, Template, TemplateVariable
 
@@ -28,12 +28,14 @@ __all__ = [
     "Expansion",
     "Template",
     "TemplateService",
+    "TemplateSummary",
     "TemplateVariable",
     "Token",
     "is_choice",
     "expand_with",
     "placeholders",
     "scan",
+    "split_values",
     "values_from_text",
     "name_problems",
     "values_problems",
@@ -197,6 +199,28 @@ def placeholders(body: str) -> list[str]:
 def values_from_text(text: str) -> list[str]:
     """Values typed one a line: trimmed, blank lines dropped."""
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def split_values(text: str) -> list[str]:
+    r"""``fox,owl\,bird`` -> ``["fox", "owl,bird"]``: ``\,`` is a comma, ``\\`` a backslash.
+
+    The command line's way of writing several values in one argument (``batch run --var``,
+    ``vars set``); each value is trimmed, and empty ones are kept for the caller to refuse.
+    """
+    values: list[str] = []
+    current: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char == "\\":
+            following = next(chars, "")
+            current.append(following if following in (",", "\\") else char + following)
+        elif char == ",":
+            values.append("".join(current).strip())
+            current.clear()
+        else:
+            current.append(char)
+    values.append("".join(current).strip())
+    return values
 
 
 def _value_problems(owner: str, values: object) -> list[str]:
@@ -386,6 +410,30 @@ def expand_with(
     return Expansion(body, tuple(tokens), tuple(every), resolved, unknown)
 
 
+@dataclass(frozen=True)
+class TemplateSummary:
+    """A template with what it expands to over the stored variables, or why it cannot."""
+
+    template: Template
+    #: None when the body is malformed (a template saved by an older version, or imported).
+    expansion: Expansion | None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int | None:
+        """How many prompts (0 while a placeholder is unknown; None when malformed)."""
+        return None if self.expansion is None else self.expansion.count
+
+
+def users_of(name: str, templates: Iterable[Template]) -> list[str]:
+    """Names of the templates whose body uses ``{name}`` (a pure scan, no query)."""
+    return [
+        template.name
+        for template in templates
+        if any(t.kind == "placeholder" and t.value == name for t in scan(template.body))
+    ]
+
+
 class TemplateService:
     """Templates and variables: what the Templates screen, batches and the CLI use."""
 
@@ -428,6 +476,26 @@ class TemplateService:
 
     def delete_template(self, template_id: int) -> None:
         self.db.delete_template(template_id)
+
+    def summarize(self, template: Template, values: Mapping[str, Sequence[str]]) -> TemplateSummary:
+        """``template`` expanded over ``values`` (name -> values); a malformed body is reported."""
+        try:
+            expansion = expand_with(template.body, values)
+        except ValidationError as exc:
+            return TemplateSummary(template, None, tuple(exc.problems))
+        return TemplateSummary(template, expansion)
+
+    def summaries(self) -> list[TemplateSummary]:
+        """Every template with its expansion count: two queries, whatever the number."""
+        values = self.variable_values()
+        return [self.summarize(template, values) for template in self.list_templates()]
+
+    def describe(self, name: str) -> TemplateSummary:
+        """One template, by name, with its placeholders' values and its expansion count."""
+        template = self.get_template_by_name(name.strip())
+        names = _names(scan(template.body))  # a malformed body: summarize() says why
+        found = self.db.variables_by_name(names) if names else {}
+        return self.summarize(template, {n: list(v.values) for n, v in found.items()})
 
     # -- variables -----------------------------------------------------------------------
 
@@ -475,6 +543,29 @@ class TemplateService:
 
     def delete_variable(self, variable_id: int) -> None:
         self.db.delete_variable(variable_id)
+
+    def get_variable_by_name(self, name: str) -> TemplateVariable:
+        found = self.db.variables_by_name([name.strip()])
+        if not found:
+            raise NotFoundError(f"No variable named '{name.strip()}'.")
+        return found[name.strip()]
+
+    def set_variable(
+        self, name: str, values: Sequence[str], description: str | None = None
+    ) -> tuple[TemplateVariable, bool]:
+        """Define ``name`` or replace its values (and description, when given); True if new."""
+        existing = self.db.variables_by_name([name.strip()]) if name.strip() else {}
+        if not existing:
+            return self.create_variable(name, values, description or ""), True
+        variable = existing[name.strip()]
+        return self.update_variable(variable.id, values=values, description=description), False
+
+    def variable_users(self) -> dict[str, list[str]]:
+        """For each variable name, the templates that use it (one query, a scan of the bodies)."""
+        templates = self.list_templates()
+        return {
+            variable.name: users_of(variable.name, templates) for variable in self.list_variables()
+        }
 
     # -- expansion -----------------------------------------------------------------------
 
