@@ -9,13 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
 import zipfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from dalletui.cli import INTERNAL_ERROR, main
+from dalletui.cli import EXIT_INTERRUPTED, INTERNAL_ERROR, main
+from dalletui.services import exchange as exchange_module
 from dalletui.storage import DatabaseManager
 from tests.test_exchange import copy_home, seeded_home, settled, state
 
@@ -273,6 +276,38 @@ def test_import_prints_one_summary_line_and_json(
     summary = json.loads(out)
     assert code == 0 and summary["generations"] == 0 and summary["skipped_generations"] == 10
     assert summary["format"] == "zip" and summary["conflicts"] == []
+
+
+def test_ctrl_c_during_an_import_finishes_the_moves_then_says_interrupted(
+    seeded: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    archive = tmp_path / "all.zip"
+    assert main(["export", "--zip", str(archive)]) == 0
+    other = tmp_path / "other"
+    monkeypatch.setenv("DALLETUI_HOME", str(other))
+    real = exchange_module._move_no_overwrite
+    moved: list[Path] = []
+
+    def move(staged: Path, target: Path) -> None:
+        if not moved:
+            os.kill(os.getpid(), signal.SIGINT)
+        real(staged, target)
+        moved.append(target)
+
+    monkeypatch.setattr(exchange_module, "_move_no_overwrite", move)
+    capsys.readouterr()
+    code, out, err = run(capsys, "import", str(archive))
+    assert (code, out, err) == (EXIT_INTERRUPTED, "", "dalletui: interrupted\n")
+    with zipfile.ZipFile(archive) as opened:
+        assert len(moved) == len(opened.namelist()) - 1  # every file but export.json
+    assert all(path.is_file() for path in moved)
+    assert not list((other / "images").glob(".import-staging-*"))
+    monkeypatch.setattr(exchange_module, "_move_no_overwrite", real)
+    code, out, _ = run(capsys, "import", str(archive))
+    assert code == 0 and "0 generations (0 images copied)" in out and "restored" not in out
 
 
 def test_import_lists_conflicts(

@@ -11,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
+import signal
 import sqlite3
+import threading
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -25,6 +28,7 @@ import pytest
 from dalletui.cli import main
 from dalletui.config import Settings
 from dalletui.errors import DalleTuiError
+from dalletui.services import exchange as exchange_module
 from dalletui.services.context import Services, open_services
 from dalletui.services.exchange import (
     ExportOptions,
@@ -822,3 +826,276 @@ def test_errors_are_dalletui_errors(tmp_path: Path, home: Path) -> None:
         import_file(home, tmp_path / "missing.json")
     with pytest.raises(DalleTuiError, match="is a folder"):
         import_file(home, tmp_path)
+
+
+# -- an import cut off after its commit ---------------------------------------------------------
+#
+# The rows commit first, then the staged images are moved in. A cut between the two (Ctrl-C, a
+# crash) must not lose what the zip holds: Ctrl-C waits for the moves; after a crash, the next
+# import moves the staged files in (their staging folder's journal says where), and importing
+# the zip again puts back whatever is still missing. The cut is simulated by making the move
+# of the 2nd file raise an exception no handler catches, as a crash would not be caught.
+
+
+class _Cut(BaseException):
+    """Stands for the process dying mid-way (nothing catches it but the test)."""
+
+
+def database_rows(home: Path) -> dict[str, list[str]]:
+    """Every row of every table, sorted, with the home's path taken out of file paths."""
+    con = sqlite3.connect(home / "dalletui.db")
+    try:
+        tables = [
+            name
+            for (name,) in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+            if name != "schema_migration"  # when each home was made, not what it holds
+        ]
+        return {
+            table: sorted(
+                repr(row).replace(str(home), "<home>")
+                for row in con.execute(f'SELECT * FROM "{table}"')
+            )
+            for table in sorted(tables)
+        }
+    finally:
+        con.close()
+
+
+def image_files(home: Path) -> dict[str, Any] | None:
+    return state(home)["images"]
+
+
+def staging_folders(home: Path) -> list[Path]:
+    return sorted((home / "images").glob(".import-staging-*"))
+
+
+def missing_files(home: Path) -> int:
+    """Generations whose recorded image or thumbnail is not there."""
+    db = DatabaseManager(home / "dalletui.db").open()
+    try:
+        rows = list(Generation.select())
+        return sum(
+            1
+            for g in rows
+            if any(p and not Path(p).is_file() for p in (g.file_path, g.thumbnail_path))
+        )
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def reference(seeded: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The seeded history as a zip, and a home it was imported into without a cut."""
+    archive = export_zip(seeded, tmp_path / "all.zip")
+    whole = tmp_path / "reference"
+    assert import_file(whole, archive).images_copied == 7
+    assert not staging_folders(whole)
+    return archive, whole
+
+
+def cut_import(
+    monkeypatch: pytest.MonkeyPatch, home: Path, archive: Path, at: int = 2
+) -> list[Path]:
+    """Import ``archive`` with the ``at``-th file move cut off; returns the targets moved."""
+    real = exchange_module._move_no_overwrite
+    moved: list[Path] = []
+
+    def move(staged: Path, target: Path) -> None:
+        if len(moved) + 1 == at:
+            raise _Cut
+        real(staged, target)
+        moved.append(target)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(exchange_module, "_move_no_overwrite", move)
+        with pytest.raises(_Cut):
+            import_file(home, archive)
+    return moved
+
+
+@pytest.mark.parametrize("staging", ["kept", "lost"])
+def test_importing_the_zip_again_after_a_cut_gives_what_an_uncut_import_gives(
+    reference: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staging: str
+) -> None:
+    archive, whole = reference
+    other = tmp_path / "other"
+    moved = cut_import(monkeypatch, other, archive)
+    assert len(moved) == 1
+    # The rows committed; all but the first generation's thumbnail are still staged.
+    assert len(Path(moved[0]).parts) and Path(moved[0]).parent.name == "thumbs"
+    assert missing_files(other) == 7
+    (folder,) = staging_folders(other)
+    journal = json.loads((folder / "journal.json").read_text())
+    assert len(journal["files"]) == len(zip_files(archive))  # images, thumbnails, sidecars
+    assert [f["role"] for f in journal["files"][:2]] == ["thumbnail", "file"]
+    if staging == "lost":  # as an older dalletui did: the folder of a dead import deleted
+        shutil.rmtree(folder)
+
+    summary = import_file(other, archive)
+    assert summary.images_restored == 7 and summary.problems == []
+    assert (summary.generations, summary.images_copied, summary.skipped_generations) == (0, 0, 10)
+    assert "7 images restored" in summary.line("all.zip")
+    assert missing_files(other) == 0 and not staging_folders(other)
+    assert database_rows(other) == database_rows(whole)
+    assert image_files(other) == image_files(whole)
+
+    again = import_file(other, archive)  # and now there is nothing left to restore
+    assert again.images_restored == 0
+    assert image_files(other) == image_files(whole)
+
+
+def test_a_json_import_then_the_zip_brings_the_images_in(
+    reference: tuple[Path, Path], seeded: Path, tmp_path: Path
+) -> None:
+    archive, whole = reference
+    with opened(seeded) as services:
+        services.exchange.export_file(tmp_path / "all.json", ExportOptions())
+    other = tmp_path / "other"
+    first = import_file(other, tmp_path / "all.json")
+    assert first.images_absent == 10 and not (other / "images").exists()
+
+    assert import_file(other, archive, dry_run=True).images_restored == 7
+    summary = import_file(other, archive)
+    assert (summary.generations, summary.images_restored) == (0, 7)
+    assert database_rows(other) == database_rows(whole)
+    assert image_files(other) == image_files(whole)
+
+
+def test_a_missing_thumbnail_alone_is_put_back(reference: tuple[Path, Path]) -> None:
+    archive, whole = reference
+    thumbs = sorted((whole / "images").rglob("thumbs/*.png"))
+    expected = image_files(whole)
+    thumbs[2].unlink()
+    summary = import_file(whole, archive)
+    assert summary.images_restored == 1
+    assert image_files(whole) == expected
+
+
+def test_the_staging_folder_of_a_cut_import_is_moved_in_by_the_next_import(
+    reference: tuple[Path, Path], seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, whole = reference
+    other = tmp_path / "other"
+    cut_import(monkeypatch, other, archive, at=5)
+    (folder,) = staging_folders(other)
+    dead = folder.with_name(".import-staging-999999999-" + folder.name.rsplit("-", 1)[1])
+    folder.rename(dead)  # left by a process that is gone
+    # Any import settles it, even one that brings no image: here a JSON file of one prompt.
+    note = _json(tmp_path, _document([_prompt("unrelated")]))
+    summary = import_file(other, note)
+    assert summary.images_restored == 5 and summary.problems == []  # 2 were whole
+    assert not dead.exists() and missing_files(other) == 0
+    assert image_files(other) == image_files(whole)
+
+
+def test_a_staged_file_whose_bytes_changed_is_kept_not_moved_in(
+    reference: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, _whole = reference
+    other = tmp_path / "other"
+    cut_import(monkeypatch, other, archive)
+    (folder,) = staging_folders(other)
+    journal = json.loads((folder / "journal.json").read_text())
+    image = next(f for f in journal["files"] if f["role"] == "file")
+    (folder / image["staged"]).write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    summary = import_file(other, _json(tmp_path, _document([_prompt("unrelated")])))
+    assert summary.images_restored == 6  # all but the one whose image is damaged
+    assert len(summary.problems) == 1 and "does not hold the bytes" in summary.problems[0]
+    assert not (other / "images" / image["target"]).exists()
+    assert {p.name for p in folder.iterdir()} == {"journal.json", image["staged"]}
+    # The zip puts that image back; then the folder is not needed any more.
+    summary = import_file(other, archive)
+    assert summary.images_restored == 1 and missing_files(other) == 0
+    import_file(other, _json(tmp_path, _document([_prompt("unrelated")])))
+    assert not folder.exists()
+
+
+def test_a_staging_folder_no_row_needs_is_deleted(
+    reference: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, _whole = reference
+    cut = tmp_path / "cut"
+    cut_import(monkeypatch, cut, archive)
+    (folder,) = staging_folders(cut)
+    # The same folder in a home whose database has none of its rows (as after a crash before
+    # the commit): nothing is moved in, and it goes.
+    other = tmp_path / "other"
+    import_file(other, _json(tmp_path, _document([_prompt("unrelated")])))
+    shutil.copytree(folder, other / "images" / folder.name.replace(str(os.getpid()), "999999999"))
+    summary = import_file(other, _json(tmp_path, _document([_prompt("unrelated")])))
+    assert summary.images_restored == 0
+    assert image_files(other) == {}
+
+
+def test_ctrl_c_during_the_moves_waits_for_them_then_interrupts(
+    reference: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, whole = reference
+    other = tmp_path / "other"
+    real = exchange_module._move_no_overwrite
+    moved: list[Path] = []
+
+    def move(staged: Path, target: Path) -> None:
+        if len(moved) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        real(staged, target)
+        moved.append(target)
+
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(exchange_module, "_move_no_overwrite", move)
+    with pytest.raises(KeyboardInterrupt):
+        import_file(other, archive)
+    assert signal.getsignal(signal.SIGINT) is before
+    assert len(moved) == len(zip_files(archive))  # every move, before the interrupt surfaced
+    assert not staging_folders(other) and missing_files(other) == 0
+    assert database_rows(other) == database_rows(whole)
+    assert image_files(other) == image_files(whole)
+
+
+def test_an_import_in_a_worker_thread_leaves_signal_handlers_alone(
+    reference: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, whole = reference
+    real = exchange_module._move_no_overwrite
+    seen: list[Any] = []
+
+    def move(staged: Path, target: Path) -> None:
+        seen.append(signal.getsignal(signal.SIGINT))
+        real(staged, target)
+
+    monkeypatch.setattr(exchange_module, "_move_no_overwrite", move)
+    before = signal.getsignal(signal.SIGINT)
+    outcome: list[ImportSummary] = []
+    worker = threading.Thread(target=lambda: outcome.append(import_file(tmp_path / "o", archive)))
+    worker.start()
+    worker.join()
+    assert outcome and outcome[0].images_copied == 7
+    assert set(seen) == {before}
+    assert image_files(tmp_path / "o") == image_files(whole)
+
+
+def test_a_repair_never_writes_over_a_file_and_never_refuses_the_import(
+    reference: tuple[Path, Path], seeded: Path, tmp_path: Path
+) -> None:
+    archive, whole = reference
+    with opened(seeded) as services:
+        services.exchange.export_file(tmp_path / "all.json", ExportOptions())
+    other = tmp_path / "other"
+    import_file(other, tmp_path / "all.json")
+    first = sorted((whole / "images").rglob("*.png"))[0].relative_to(whole)
+    same = sorted((whole / "images").rglob("*.png"))[1].relative_to(whole)
+    (other / first).parent.mkdir(parents=True)
+    (other / first).write_bytes(b"someone else's file")
+    shutil.copy(whole / same, other / same)  # the very bytes the zip holds there
+    summary = import_file(other, archive)
+    assert (other / first).read_bytes() == b"someone else's file"
+    assert (
+        len(summary.problems) == 1 and "already exists and is another file" in summary.problems[0]
+    )
+    assert summary.images_restored == 7  # the one in the way still got its thumbnail
+    assert missing_files(other) == 0
+    rows = database_rows(other)["generations"]
+    assert sum(f"<home>/{first.as_posix()}" in row for row in rows) == 0
+    assert sum(f"<home>/{same.as_posix()}" in row for row in rows) == 1

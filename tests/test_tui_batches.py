@@ -145,7 +145,7 @@ async def settle(pilot: Pilot[Any], delay: float = 0.0) -> None:
 
 
 async def wait_until(
-    pilot: Pilot[Any], check: Callable[[], bool], timeout: float = 10.0, what: str = ""
+    pilot: Pilot[Any], check: Callable[[], bool], timeout: float = 30.0, what: str = ""
 ) -> None:
     deadline = time.monotonic() + timeout
     while not check():

@@ -52,7 +52,7 @@ async def settle(pilot: Pilot[Any], delay: float = 0.0) -> None:
     await pilot.pause()
 
 
-async def wait_until(pilot: Pilot[Any], check: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_until(pilot: Pilot[Any], check: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"

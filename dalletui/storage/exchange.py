@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +99,21 @@ class MergeResult:
     conflicts: list[Conflict] = field(default_factory=list)
     #: Generation uid -> the id it got here (new generations only).
     new_generation_ids: dict[str, int] = field(default_factory=dict)
+    #: Generations already here whose file paths a ``PathRepair`` was applied to (by uid).
+    repaired: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class PathRepair:
+    """New file paths for a generation already here whose files are missing.
+
+    Applied only if the row still records ``before`` (its file and thumbnail paths as they
+    were read before the transaction) and is not in the trash, so nothing that changed
+    meanwhile is written over.
+    """
+
+    before: tuple[str | None, str | None]
+    after: tuple[str | None, str | None]
 
 
 #: ``place(generation record, new id)`` -> (file_path, thumbnail_path) to record for it.
@@ -251,16 +266,21 @@ class ExchangeStore(StoreBase):
     # -- import ------------------------------------------------------------------------------
 
     @guarded
-    def existing_generation_uids(self, uids: Sequence[str]) -> set[str]:
-        """Which of ``uids`` this database has already (read only)."""
-        found: set[str] = set()
+    def generation_files(self, uids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Generations here among ``uids``: uid -> id, created_at, deleted_at, file_path and
+        thumbnail_path (read only; what an import needs to put files back)."""
+        found: dict[str, dict[str, Any]] = {}
+        columns = (
+            Generation.uid,
+            Generation.id,
+            Generation.created_at,
+            Generation.deleted_at,
+            Generation.file_path,
+            Generation.thumbnail_path,
+        )
         for chunk in _chunks(list(uids)):
-            found.update(
-                uid
-                for (uid,) in Generation.select(Generation.uid)
-                .where(Generation.uid.in_(list(chunk)))
-                .tuples()
-            )
+            rows = Generation.select(*columns).where(Generation.uid.in_(list(chunk))).dicts()
+            found.update({row["uid"]: row for row in rows})
         return found
 
     @guarded
@@ -269,6 +289,7 @@ class ExchangeStore(StoreBase):
         bundle: ImportBundle,
         place: Placer,
         before_commit: Callable[[MergeResult], None] | None = None,
+        repairs: Mapping[str, PathRepair] | None = None,
     ) -> MergeResult:
         """Merge ``bundle`` into this database in one write transaction; all or nothing.
 
@@ -277,7 +298,8 @@ class ExchangeStore(StoreBase):
         comes back). Generations, usage rows and batches match by uid: those here already are
         left as they are. Templates and variables match by name: same content is skipped,
         other content keeps the local one and is reported as a conflict. ``place`` names the
-        files of each new generation (it gets the id the row will have); ``before_commit`` runs
+        files of each new generation (it gets the id the row will have); ``repairs`` (by uid)
+        point generations already here at files put back for them; ``before_commit`` runs
         last inside the transaction, and anything it raises undoes the whole merge.
         """
         result = MergeResult()
@@ -292,6 +314,7 @@ class ExchangeStore(StoreBase):
                 bundle.generations, prompt_ids, batch_ids, item_ids, place, result
             )
             self._merge_usage(bundle.usage, generation_ids, batch_ids, result)
+            self._repair_paths(repairs or {}, result)
             if before_commit is not None:
                 before_commit(result)
         return result
@@ -509,6 +532,23 @@ class ExchangeStore(StoreBase):
             new.append(values)
         self._insert(UsageStat, new)
         result.usage += len(new)
+
+    def _repair_paths(self, repairs: Mapping[str, PathRepair], result: MergeResult) -> None:
+        """Apply each repair whose row still records what it was planned against."""
+        uids = sorted(repairs)
+        for chunk in _chunks(uids):
+            rows = Generation.select(
+                Generation.uid, Generation.id, Generation.file_path, Generation.thumbnail_path
+            ).where(Generation.uid.in_(list(chunk)) & Generation.deleted_at.is_null())
+            for uid, generation_id, file_path, thumbnail_path in rows.tuples():
+                repair = repairs[uid]
+                if (file_path, thumbnail_path) != repair.before:
+                    continue  # it changed since it was read: leave it as it is now
+                if repair.after != repair.before:
+                    Generation.update(
+                        file_path=repair.after[0], thumbnail_path=repair.after[1]
+                    ).where(Generation.id == generation_id).execute()
+                result.repaired.add(uid)
 
     @staticmethod
     def _ids_by_uid(model: Any, uids: Sequence[str]) -> dict[str, int]:
