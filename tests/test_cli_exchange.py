@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from dalletui.cli import EXIT_INTERRUPTED, INTERNAL_ERROR, main
-from dalletui.services import exchange as exchange_module
+from dalletui.services.exchange import staging as staging_module
 from dalletui.storage import DatabaseManager
 from tests.test_exchange import copy_home, seeded_home, settled, state
 
@@ -288,7 +288,7 @@ def test_ctrl_c_during_an_import_finishes_the_moves_then_says_interrupted(
     assert main(["export", "--zip", str(archive)]) == 0
     other = tmp_path / "other"
     monkeypatch.setenv("DALLETUI_HOME", str(other))
-    real = exchange_module._move_no_overwrite
+    real = staging_module._move_no_overwrite
     moved: list[Path] = []
 
     def move(staged: Path, target: Path) -> None:
@@ -297,7 +297,7 @@ def test_ctrl_c_during_an_import_finishes_the_moves_then_says_interrupted(
         real(staged, target)
         moved.append(target)
 
-    monkeypatch.setattr(exchange_module, "_move_no_overwrite", move)
+    monkeypatch.setattr(staging_module, "_move_no_overwrite", move)
     capsys.readouterr()
     code, out, err = run(capsys, "import", str(archive))
     assert (code, out, err) == (EXIT_INTERRUPTED, "", "dalletui: interrupted\n")
@@ -305,7 +305,7 @@ def test_ctrl_c_during_an_import_finishes_the_moves_then_says_interrupted(
         assert len(moved) == len(opened.namelist()) - 1  # every file but export.json
     assert all(path.is_file() for path in moved)
     assert not list((other / "images").glob(".import-staging-*"))
-    monkeypatch.setattr(exchange_module, "_move_no_overwrite", real)
+    monkeypatch.setattr(staging_module, "_move_no_overwrite", real)
     code, out, _ = run(capsys, "import", str(archive))
     assert code == 0 and "0 generations (0 images copied)" in out and "restored" not in out
 

@@ -28,7 +28,6 @@ import pytest
 from dalletui.cli import main
 from dalletui.config import Settings
 from dalletui.errors import DalleTuiError
-from dalletui.services import exchange as exchange_module
 from dalletui.services.context import Services, open_services
 from dalletui.services.exchange import (
     ExportOptions,
@@ -36,6 +35,7 @@ from dalletui.services.exchange import (
     ImportRefused,
     ImportSummary,
 )
+from dalletui.services.exchange import staging as staging_module
 from dalletui.storage import DatabaseManager
 from dalletui.storage.models import Generation, Prompt, UsageStat
 from dalletui.timeutil import parse_when
@@ -899,7 +899,7 @@ def cut_import(
     monkeypatch: pytest.MonkeyPatch, home: Path, archive: Path, at: int = 2
 ) -> list[Path]:
     """Import ``archive`` with the ``at``-th file move cut off; returns the targets moved."""
-    real = exchange_module._move_no_overwrite
+    real = staging_module._move_no_overwrite
     moved: list[Path] = []
 
     def move(staged: Path, target: Path) -> None:
@@ -909,7 +909,7 @@ def cut_import(
         moved.append(target)
 
     with monkeypatch.context() as patch:
-        patch.setattr(exchange_module, "_move_no_overwrite", move)
+        patch.setattr(staging_module, "_move_no_overwrite", move)
         with pytest.raises(_Cut):
             import_file(home, archive)
     return moved
@@ -943,6 +943,36 @@ def test_importing_the_zip_again_after_a_cut_gives_what_an_uncut_import_gives(
 
     again = import_file(other, archive)  # and now there is nothing left to restore
     assert again.images_restored == 0
+    assert image_files(other) == image_files(whole)
+
+
+def test_doctor_finishes_a_cut_import_instead_of_calling_its_images_missing(
+    reference: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dalletui.services.doctor import IMPORT_STAGED, MISSING_IMAGE, ORPHAN, open_doctor
+
+    archive, whole = reference
+    other = tmp_path / "other"
+    cut_import(monkeypatch, other, archive)
+    assert missing_files(other) == 7
+    doctor = open_doctor(Settings(home=other))
+    try:
+        report = doctor.run(fix=False)
+        kinds = [finding.kind for finding in report.findings]
+        assert IMPORT_STAGED in kinds
+        assert ORPHAN not in kinds  # the staged files are not strays to sweep into the trash
+        assert staging_folders(other)  # looking changes nothing
+        report = doctor.run(fix=True)
+    finally:
+        doctor.db.close()
+    staged = [f for f in report.findings if f.kind == IMPORT_STAGED]
+    assert staged and staged[0].fixed and "got their images back" in staged[0].outcome
+    # No row was marked failed for an image that was only waiting to be moved in.
+    for finding in report.findings:
+        if finding.kind == MISSING_IMAGE:
+            assert "found again" in finding.outcome
+    assert missing_files(other) == 0 and not staging_folders(other)
+    assert database_rows(other) == database_rows(whole)
     assert image_files(other) == image_files(whole)
 
 
@@ -1034,7 +1064,7 @@ def test_ctrl_c_during_the_moves_waits_for_them_then_interrupts(
 ) -> None:
     archive, whole = reference
     other = tmp_path / "other"
-    real = exchange_module._move_no_overwrite
+    real = staging_module._move_no_overwrite
     moved: list[Path] = []
 
     def move(staged: Path, target: Path) -> None:
@@ -1044,7 +1074,7 @@ def test_ctrl_c_during_the_moves_waits_for_them_then_interrupts(
         moved.append(target)
 
     before = signal.getsignal(signal.SIGINT)
-    monkeypatch.setattr(exchange_module, "_move_no_overwrite", move)
+    monkeypatch.setattr(staging_module, "_move_no_overwrite", move)
     with pytest.raises(KeyboardInterrupt):
         import_file(other, archive)
     assert signal.getsignal(signal.SIGINT) is before
@@ -1058,14 +1088,14 @@ def test_an_import_in_a_worker_thread_leaves_signal_handlers_alone(
     reference: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive, whole = reference
-    real = exchange_module._move_no_overwrite
+    real = staging_module._move_no_overwrite
     seen: list[Any] = []
 
     def move(staged: Path, target: Path) -> None:
         seen.append(signal.getsignal(signal.SIGINT))
         real(staged, target)
 
-    monkeypatch.setattr(exchange_module, "_move_no_overwrite", move)
+    monkeypatch.setattr(staging_module, "_move_no_overwrite", move)
     before = signal.getsignal(signal.SIGINT)
     outcome: list[ImportSummary] = []
     worker = threading.Thread(target=lambda: outcome.append(import_file(tmp_path / "o", archive)))
