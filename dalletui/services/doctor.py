@@ -80,6 +80,7 @@ _BY_ID = re.compile(r"^(?P<id>[1-9][0-9]{0,17})\.(?P<ext>png|jpg|webp|json)$")
 
 # Finding kinds (``REPAIR_ORDER`` below is the order ``repair`` works through them).
 RECOVERY = "recovery"
+IMPORT_STAGED = "import_staged"
 ATTACHABLE = "attachable"
 PENDING = "pending"
 MOVED = "moved"
@@ -91,6 +92,7 @@ INTEGRITY = "integrity"
 SCHEMA = "schema"
 #: What a repair of each kind did, for one-line summaries ("2 temp files deleted").
 FIXED_LABELS = {
+    IMPORT_STAGED: ("cut-off import finished", "cut-off imports finished"),
     RECOVERY: ("recovery record attached", "recovery records attached"),
     ATTACHABLE: ("saved image attached to its row", "saved images attached to their rows"),
     PENDING: ("pending row marked interrupted", "pending rows marked interrupted"),
@@ -101,6 +103,7 @@ FIXED_LABELS = {
     ORPHAN: ("orphan file moved to the trash", "orphan files moved to the trash"),
 }
 REPAIR_ORDER = (
+    IMPORT_STAGED,  # first: the images it moves in are then not "missing"
     RECOVERY,
     ATTACHABLE,
     PENDING,
@@ -291,6 +294,7 @@ class DataDoctor:
                 )
             )
         self._check_integrity(report, full)
+        staged = self._check_import_staging(report) if full else False
 
         claimed = self._check_recovery(report)
         folders = _FolderNames()
@@ -312,7 +316,7 @@ class DataDoctor:
             listing = self._list_temps(self._startup_temp_folders(unfinished, clock))
         self._check_temps(report, listing, clock)
         if full:
-            relinked = self._check_missing_files(report)
+            relinked = self._check_missing_files(report, staged)
             self._check_orphans(report, listing, claimed | busy | handled | relinked)
             report.trash = self.trash_usage()
         return report
@@ -647,8 +651,39 @@ class DataDoctor:
 
     # -- rows and files that disagree --
 
-    def _check_missing_files(self, report: DoctorReport) -> set[int]:
-        """Succeeded rows without their files; returns ids whose files were found elsewhere."""
+    def _check_import_staging(self, report: DoctorReport) -> bool:
+        """An import cut off after its commit leaves its images staged in the images folder:
+        ``--fix`` moves them in (checked against the import's journal) before anything else,
+        so their rows are not called missing. True when there is such a folder."""
+        from dalletui.services.exchange import STAGING_PREFIX  # only for a full check
+
+        folders = sorted(self.images.root.glob(f"{STAGING_PREFIX}*"))
+        if not folders:
+            return False
+        shown = ", ".join(str(folder) for folder in folders[:3])
+        report.findings.append(
+            Finding(
+                IMPORT_STAGED,
+                f"An import stopped before it moved its images in; they wait in {shown}.",
+                remedy="move them in where their rows expect them (checked by their hashes)",
+                path=str(folders[0]),
+                repair=self._finish_imports,
+            )
+        )
+        return True
+
+    def _finish_imports(self) -> str:
+        from dalletui.services.exchange import ExchangeService
+
+        restored, problems = ExchangeService(self.db, self.images).recover_staging()
+        outcome = f"{restored} generation{'s' if restored != 1 else ''} got their images back"
+        return outcome + (f"; {problems[0]}" if problems else "")
+
+    def _check_missing_files(self, report: DoctorReport, staged: bool = False) -> set[int]:
+        """Succeeded rows without their files; returns ids whose files were found elsewhere.
+
+        With an import's images still ``staged``, a missing image may be one of them: its
+        repair looks again after the staged files were moved in."""
         relinked: set[int] = set()
         gaps = self.db.generations_missing_files(
             images_root=self.images.root, trash_root=self.trash_root
@@ -684,10 +719,12 @@ class DataDoctor:
                         MISSING_IMAGE,
                         f"Generation {row.id} succeeded but its image {recorded} is missing.",
                         remedy="mark it failed (file missing); its ledger row stays",
-                        advice="",
+                        advice="it may be among the staged images of a cut-off import"
+                        if staged
+                        else "",
                         path=str(recorded) if recorded else None,
                         generation_id=row.id,
-                        repair=partial(self._mark_missing, row.id, message),
+                        repair=partial(self._mark_missing, row.id, message, recorded),
                     )
                 )
             elif recorded is not None:
@@ -722,7 +759,9 @@ class DataDoctor:
         self.db.relink_files(generation_id, thumbnail_path=str(thumb))
         return f"thumbnail made at {thumb}"
 
-    def _mark_missing(self, generation_id: int, message: str) -> str:
+    def _mark_missing(self, generation_id: int, message: str, recorded: Path | None = None) -> str:
+        if recorded is not None and recorded.is_file():
+            return "found again (a cut-off import's images were moved in); left as it is"
         if self.db.mark_files_missing({generation_id: message}):
             return "marked failed (file missing); ledger row kept"
         return "it changed meanwhile; left as it is"
@@ -731,7 +770,8 @@ class DataDoctor:
         """Every file under ``images/`` named by id, and every temp file in the data folder."""
         listing = _Listing()
         for root, dirs, names in os.walk(self.images.root):
-            dirs.sort()
+            # Dot folders are not ours to judge: an import's staging folder is handled above.
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             in_thumbs = os.path.basename(root) == "thumbs"
             for name in sorted(names):
                 path = Path(root) / name

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from dalletui.formatting import format_money
@@ -262,8 +262,13 @@ def cost_phrase(cost: CostEstimate) -> str:
 
 
 def dollars(amount: Decimal | float) -> str:
-    """Dollars and cents, for budgets and spend (read in cents): ``$1,234.50``."""
-    return f"${Decimal(str(amount)).quantize(Decimal('0.01')):,}"
+    """Dollars and cents, for budgets and spend: ``$1,234.50``, ``$0.50``; an amount that
+    rounds to no cents at all keeps its fraction (``$0.0044``), never ``$0.00``."""
+    value = Decimal(str(amount))
+    cents = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if value and not cents:  # under half a cent: $0.0044, not a misleading $0.00
+        return format_money(value)
+    return f"${cents:,}"
 
 
 def _budget(value: Decimal | float | None) -> Decimal | None:
