@@ -180,6 +180,7 @@ def test_what_cannot_be_read_is_listed_one_line_each(
         str(missing): "does not exist",
     }
     assert reasons[str(bad / "cut.png")].startswith("is damaged or truncated")
+    assert " at 0x" not in out  # no Python object repr from Pillow's message
     assert out.splitlines()[-1] == "Imported 0 images; 7 could not be read."
     assert err.startswith("dalletui: error: none of the files") and err.count("\n") == 1
     assert counts(home)["generations"] == 0 and not list((home / "images").rglob("*.png"))

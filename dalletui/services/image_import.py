@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -322,8 +323,7 @@ def _decode(data: bytes) -> Image.Image:
         raise _Unreadable("has more pixels than an image may have") from error
     except Exception as error:  # noqa: BLE001 - Pillow raises many types: all mean "not an image"
         if _looks_like_an_image(data):
-            detail = str(error) or type(error).__name__
-            raise _Unreadable(f"is damaged or truncated ({detail[:80]})") from error
+            raise _Unreadable(f"is damaged or truncated ({_detail(error)})") from error
         raise _Unreadable("is not a PNG, JPEG or WebP image") from error
     if image.format not in EXTENSIONS:
         image.close()
@@ -332,9 +332,19 @@ def _decode(data: bytes) -> Image.Image:
         image.load()
     except Exception as error:  # noqa: BLE001
         image.close()
-        detail = str(error) or type(error).__name__
-        raise _Unreadable(f"is damaged or truncated ({detail[:80]})") from error
+        raise _Unreadable(f"is damaged or truncated ({_detail(error)})") from error
     return image
+
+
+#: Python object reprs inside Pillow's messages ("cannot identify image file <_io.BytesIO
+#: object at 0x7f…>"): noise to a user, so they are left out.
+_OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
+
+
+def _detail(error: Exception) -> str:
+    """What Pillow said went wrong, short and without Python object reprs."""
+    detail = _OBJECT_REPR.sub("", str(error)).strip() or type(error).__name__
+    return detail[:80]
 
 
 def _looks_like_an_image(data: bytes) -> bool:
