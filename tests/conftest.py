@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,27 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DALLETUI_HOME", str(tmp_path / "home"))
 
 
+#: Tests that changed the SIGINT handler and left it so (restored after each one).
+SIGINT_LEAKS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def python_sigint_handler(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts with Python's own ctrl+c (``default_int_handler``) and leaves it so.
+
+    A handler left behind by one test (an event loop's, a command's) would change what ctrl+c
+    does in the next: the import tests that send themselves SIGINT failed in a full run for
+    that reason, and passed alone.
+    """
+    before = signal.getsignal(signal.SIGINT)
+    if before is not signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        SIGINT_LEAKS.append(request.node.nodeid)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
@@ -69,3 +91,12 @@ def app(services: Services) -> DalleTuiApp:
     """The real app on a temporary home, with half-cell previews (same picture on every machine)."""
     graphics.configure("halfcell")
     return make_app(services)
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    """Name the tests that left a SIGINT handler behind (each was undone after it)."""
+    if SIGINT_LEAKS:
+        write = terminalreporter.write_line  # type: ignore[attr-defined]
+        write(f"SIGINT handler left behind (and restored) by {len(SIGINT_LEAKS)} tests:")
+        for nodeid in SIGINT_LEAKS[:10]:
+            write(f"  {nodeid}")
