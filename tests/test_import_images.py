@@ -348,3 +348,16 @@ def test_a_prompt_over_the_limit_is_cut_and_marked(
     assert row.params["prompt_truncated"] is True
     (prompt,) = history(capsys)
     assert len(prompt["text"]) <= 32_000 and long_prompt.startswith(prompt["text"])
+
+
+def test_history_says_an_imported_image_came_from_its_tool_not_that_its_cost_is_unknown(
+    folder: Path, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dalletui.tui.widgets.history_detail import cost_text
+
+    assert run(capsys, "import-images", str(folder))[0] == 0
+    rows = generations(home)
+    assert rows and all(row.imported for row in rows)
+    shown = {str(cost_text(row)) for row in rows}
+    assert "cost unknown" not in shown
+    assert "imported from comfyui" in shown and "imported from a1111" in shown

@@ -490,6 +490,11 @@ class Generation(BaseModel):
         return self.provider == "offline"
 
     @property
+    def imported(self) -> bool:
+        """Made by another tool and brought in by ``import-images``: nothing was billed here."""
+        return isinstance(self.params, dict) and "import_source" in self.params
+
+    @property
     def dimensions(self) -> str:
         return f"{self.width}x{self.height}" if self.width and self.height else self.size
 

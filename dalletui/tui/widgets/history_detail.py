@@ -47,6 +47,10 @@ def cost_text(generation: Generation) -> Content:
     usage = getattr(generation, "usage_row", None)
     if generation.offline:
         return Content.styled("offline", MUTED)
+    if getattr(generation, "imported", False):  # another tool's image: no cost of ours
+        return Content.styled(
+            f"imported from {printable(generation.provider, single_line=True)}", MUTED
+        )
     if usage is None:
         if generation.status != "succeeded":
             return Content("")
