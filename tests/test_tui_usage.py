@@ -429,3 +429,44 @@ async def test_compose_does_not_ask_offline_even_with_a_budget(tmp_path: Path) -
     finally:
         await services.generation.aclose()
         services.close()
+
+
+async def test_a_late_status_answer_never_overwrites_a_newer_one(
+    app: DalleTuiApp, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up refresh is held inside its query until a newer refresh (after data
+    arrived) has set the line; then it finishes: the line must keep the newer numbers."""
+    import threading
+
+    real_today = services.usage.today
+    first_started, let_first_finish = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def today():  # noqa: ANN202
+        calls.append(1)
+        if len(calls) == 1:
+            answer = real_today()  # "today 0 images", asked before the data arrived
+            first_started.set()
+            let_first_finish.wait(10)
+            return answer
+        return real_today()
+
+    monkeypatch.setattr(services.usage, "today", today)
+
+    async def until(check) -> None:  # noqa: ANN001
+        for _ in range(3000):  # 30 s at most
+            if check():
+                return
+            await pilot.pause(0.01)
+        raise AssertionError("not in time")
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(first_started.is_set)
+        seed_usage(services)
+        app.refresh_status()
+        await until(lambda: bool(app.status))
+        let_first_finish.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "today 0 images" not in app.status
+        assert f"today {sum(1 for row in ROWS if row[0] == 0)} images" in app.status

@@ -131,6 +131,7 @@ class DalleTuiApp(App[None]):
         self.services = services
         self.batch_runs = BatchRuns(self, services)
         self._status_base = ""
+        self._status_asked = 0  # refreshes asked for; only the newest sets the line
         self._quitting = False
 
     def on_mount(self) -> None:
@@ -156,9 +157,18 @@ class DalleTuiApp(App[None]):
             if history is not None:
                 history.data_arrived()
 
-    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def refresh_status(self) -> None:
-        """Recompute the status line off the UI thread (today's spend is a query)."""
+        """Recompute the status line off the UI thread (today's spend is a query).
+
+        Each refresh is numbered and only the newest may set the line: ``exclusive`` cancels
+        an older worker, but a thread cannot be stopped, and one that finished its query late
+        once wrote "today 0 images" over the newer "today 4 images"."""
+        self._status_asked += 1
+        self._query_status(self._status_asked)
+
+    # Not ``_compute_status``: Textual would take that for the compute method of ``status``.
+    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    def _query_status(self, asked: int) -> None:
         settings = self.services.settings
         provider = self.services.generation.provider_name
         today = self.services.usage.today()
@@ -167,8 +177,13 @@ class DalleTuiApp(App[None]):
         images = "1 image" if today.images == 1 else f"{today.images} images"
         text = f"{label} · {settings.model} · today {images}, {spend}"
         budget = self.services.usage.budget()  # None, and no query, without a budget
-        self.call_from_thread(setattr, self, "budget", budget)
-        self.call_from_thread(self._set_status, text)
+        self.call_from_thread(self._apply_status, asked, text, budget)
+
+    def _apply_status(self, asked: int, text: str, budget: BudgetStatus | None) -> None:
+        if asked != self._status_asked:
+            return  # a newer refresh was asked for meanwhile: its answer is the one to show
+        self.budget = budget
+        self._set_status(text)
 
     def _set_status(self, base: str | None = None) -> None:
         """The status line: the base (provider, model, today) and the batches running here."""
