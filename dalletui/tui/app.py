@@ -15,6 +15,7 @@ from textual.reactive import reactive
 
 from dalletui.formatting import format_money
 from dalletui.tui.commands import DalleTuiCommands
+from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.screens.batches import BatchesScreen
 from dalletui.tui.screens.compose import ComposeScreen
@@ -131,7 +132,7 @@ class DalleTuiApp(App[None]):
         self.services = services
         self.batch_runs = BatchRuns(self, services)
         self._status_base = ""
-        self._status_asked = 0  # refreshes asked for; only the newest sets the line
+        self._status_loads = Latest()  # only the newest refresh sets the line
         self._quitting = False
 
     def on_mount(self) -> None:
@@ -163,8 +164,7 @@ class DalleTuiApp(App[None]):
         Each refresh is numbered and only the newest may set the line: ``exclusive`` cancels
         an older worker, but a thread cannot be stopped, and one that finished its query late
         once wrote "today 0 images" over the newer "today 4 images"."""
-        self._status_asked += 1
-        self._query_status(self._status_asked)
+        self._query_status(self._status_loads.take())
 
     # Not ``_compute_status``: Textual would take that for the compute method of ``status``.
     @work(thread=True, exclusive=True, group="status", exit_on_error=False)
@@ -180,7 +180,7 @@ class DalleTuiApp(App[None]):
         self.call_from_thread(self._apply_status, asked, text, budget)
 
     def _apply_status(self, asked: int, text: str, budget: BudgetStatus | None) -> None:
-        if asked != self._status_asked:
+        if not self._status_loads.is_newest(asked):
             return  # a newer refresh was asked for meanwhile: its answer is the one to show
         self.budget = budget
         self._set_status(text)

@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerState
 
 from dalletui.errors import DalleTuiError, ValidationError
 from dalletui.textsafe import printable, printable_message
+from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.widgets.batch_grid import (
     BatchCard,
@@ -141,6 +142,7 @@ class BatchesScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self._loads = Latest()
         self.rows: dict[int, BatchRow] = {}
         self.detail: Detail | None = None
         self._select_after: int | None = None
@@ -217,17 +219,23 @@ class BatchesScreen(Screen[None]):
 
     # -- loading ----------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="batches-load", exit_on_error=False)
     def load(self) -> None:
+        """Read the batches off the UI thread; only the newest load's answer is shown."""
+        self._query(self._loads.take())
+
+    @work(thread=True, exclusive=True, group="batches-load", exit_on_error=False)
+    def _query(self, ticket: int) -> None:
         service = self.services.batches
         batches = service.list()
         progress = service.progress_many(batches)
         rows = [
             BatchRow(batch, progress[batch.id], service.owner_elsewhere(batch)) for batch in batches
         ]
-        self.app.call_from_thread(self._show, rows)
+        self.app.call_from_thread(self._show, ticket, rows)
 
-    def _show(self, rows: list[BatchRow]) -> None:
+    def _show(self, ticket: int, rows: list[BatchRow]) -> None:
+        if not self._loads.is_newest(ticket):
+            return
         table = self.table
         chosen = self._select_after or self.selected_id()
         self._select_after = None

@@ -22,6 +22,7 @@ from dalletui.errors import DalleTuiError
 from dalletui.formatting import humanize_age, shorten
 from dalletui.services.trash import format_size
 from dalletui.textsafe import printable, printable_message
+from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged
 from dalletui.tui.widgets.confirm import ConfirmModal
 from dalletui.tui.widgets.history_detail import plural
@@ -84,6 +85,7 @@ class TrashScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self._loads = Latest()
         self.items: dict[str, TrashItem] = {}
         self.marked: set[str] = set()
         self._empty_requested = False
@@ -122,12 +124,18 @@ class TrashScreen(Screen[None]):
 
     # -- loading ----------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="trash-load", exit_on_error=False)
     def load(self) -> None:
-        items = self.services.trash.entries()
-        self.app.call_from_thread(self._show, items)
+        """Read the trash off the UI thread; only the newest load's answer is shown."""
+        self._query(self._loads.take())
 
-    def _show(self, items: list[TrashItem]) -> None:
+    @work(thread=True, exclusive=True, group="trash-load", exit_on_error=False)
+    def _query(self, ticket: int) -> None:
+        items = self.services.trash.entries()
+        self.app.call_from_thread(self._show, ticket, items)
+
+    def _show(self, ticket: int, items: list[TrashItem]) -> None:
+        if not self._loads.is_newest(ticket):
+            return
         table = self.table
         chosen = self._highlighted_key()
         self.items = {str(item.ref): item for item in items}

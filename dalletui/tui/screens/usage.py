@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from dalletui.errors import DalleTuiError
 from dalletui.textsafe import printable, printable_message
+from dalletui.tui.latest import Latest
 from dalletui.tui.widgets.status import StatusLine
 from dalletui.tui.widgets.usage_cards import POSSIBLY_BILLED_EXPLAINED, UsageCard
 from dalletui.tui.widgets.usage_chart import (
@@ -80,6 +81,7 @@ class UsageScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self._loads = Latest()
         self.report: UsageReport | None = None
 
     @property
@@ -127,8 +129,12 @@ class UsageScreen(Screen[None]):
         today = report.days[-1].label if report.days else ""
         self.query_one(DayModelPanel).show(report.grid, metric, today)
 
-    @work(thread=True, exclusive=True, group="usage-load", exit_on_error=False)
     def load(self) -> None:
+        """Read every figure off the UI thread; only the newest load's answer is shown."""
+        self._query(self._loads.take())
+
+    @work(thread=True, exclusive=True, group="usage-load", exit_on_error=False)
+    def _query(self, ticket: int) -> None:
         usage = self.services.usage
         report = UsageReport(
             today=usage.today(),
@@ -140,9 +146,11 @@ class UsageScreen(Screen[None]):
             models=usage.by_model(),
             budget=usage.budget(),
         )
-        self.app.call_from_thread(self._show, report)
+        self.app.call_from_thread(self._show, ticket, report)
 
-    def _show(self, report: UsageReport) -> None:
+    def _show(self, ticket: int, report: UsageReport) -> None:
+        if not self._loads.is_newest(ticket):
+            return
         self.report = report
         # Possibly billed requests are said apart, on every card once any period has one.
         note_line = bool(report.all_time.possibly_billed)
