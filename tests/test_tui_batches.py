@@ -177,6 +177,9 @@ async def open_dialog(pilot: Pilot[Any]) -> BatchDialog:
     dialog = pilot.app.screen
     assert isinstance(dialog, BatchDialog)
     await wait_until(pilot, lambda: dialog.settled, what="planned")
+    # Events the dialog posts while mounting may plan once more: wait for that plan too.
+    await settle(pilot)
+    await wait_until(pilot, lambda: dialog.settled, what="planned again")
     return dialog
 
 
@@ -712,6 +715,11 @@ async def test_the_question_above_the_threshold(
         assert question.display
         assert text_of(question) == "Send 6 images (free, offline)?"
         assert str(dialog.query_one("#batch-run", Button).label) == "Send 6 images"
+        # Click only what is settled and enabled: a click while the dialog plans again (Run is
+        # disabled then, and refuses with a bell) once left the test waiting on 3.13 under load.
+        run = dialog.query_one("#batch-run", Button)
+        await settle(pilot)
+        await wait_until(pilot, lambda: dialog.settled and not run.disabled, what="Run enabled")
         await pilot.click("#batch-run")
         await wait_until(pilot, lambda: isinstance(app.screen, BatchesScreen))
         await wait_for_end(pilot, app)
