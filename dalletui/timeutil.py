@@ -23,9 +23,7 @@ def now() -> dt.datetime:
 
 def local(value: dt.datetime) -> dt.datetime:
     """``value`` in local time (aware); a naive value is taken to be local already."""
-    if value.tzinfo is None:
-        return value.astimezone()  # naive means local: attach the local offset of that moment
-    return value.astimezone()
+    return value.astimezone()  # a naive value gets the local offset of that moment
 
 
 def utc(value: dt.datetime) -> dt.datetime:
