@@ -266,6 +266,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             f"{summary.added:,} new prompts, "
             f"{summary.bumped:,} already in history"
         )
+        if summary.already_counted:
+            line += f" ({summary.already_counted:,} counted by an earlier import, left alone)"
         if summary.cleaned:
             line += f", {summary.cleaned:,} cleaned of control characters"
         print(line + ".")

@@ -200,7 +200,7 @@ def test_the_migration_goes_down_and_up_again(home: Path, new_york: None) -> Non
     DatabaseManager(path).open().close()
     database.init(str(path), pragmas={"journal_mode": "wal", "foreign_keys": 1})
     database.connect(reuse_if_open=True)
-    Runner(database, str(MIGRATIONS_DIR)).down()  # the newest only: 0004
+    Runner(database, str(MIGRATIONS_DIR)).down(target="0004_portable")  # 0005, then 0004
     database.close()
     assert dict(_raw(path, "SELECT id, created_at FROM prompts")) == {
         1: OLD,
@@ -209,7 +209,7 @@ def test_the_migration_goes_down_and_up_again(home: Path, new_york: None) -> Non
     assert "uid" not in {row[1] for row in _raw(path, "PRAGMA table_info(generations)")}
     db = DatabaseManager(path).open()
     try:
-        assert db.schema_version() == 4
+        assert db.schema_version() == 5
         assert db.count_prompts(PromptQuery(text="owl")) == 1
     finally:
         db.close()

@@ -209,6 +209,9 @@ def test_import_dedupes_and_counts(db: DatabaseManager) -> None:
     assert (summary.lines, summary.added, summary.bumped) == (4, 2, 0)
     page = db.search_prompts(PromptQuery(order="uses"))
     assert [(p.text, p.use_count) for p in page.items] == [("a", 3), ("b", 1)]
+    # A file holding "a" once more than any file before adds one use; fewer adds none.
+    db.import_prompts(["a"] * 4)
+    assert db.search_prompts(PromptQuery(text="a", prefix_last=False)).items[0].use_count == 4
     db.import_prompts(["a"])
     assert db.search_prompts(PromptQuery(text="a", prefix_last=False)).items[0].use_count == 4
 
@@ -224,6 +227,11 @@ def test_page_rows_carry_generation_count_and_thumbnail(db: DatabaseManager) -> 
         quality="auto",
         output_format="png",
     )
-    db.update_generation(rows[1].id, status="succeeded", thumbnail_path="/t/2.png")
+    db.update_generation(
+        rows[1].id, status="succeeded", file_path="/i/2.png", thumbnail_path="/t/2.png"
+    )
     item = db.search_prompts(PromptQuery()).items[0]
-    assert item.generation_count == 2 and item.latest_thumbnail == "/t/2.png"
+    # One image; the row still pending is a request under way, not a second image.
+    assert item.generation_count == item.image_count == 1
+    assert item.pending_request_count == 1 and item.failed_request_count == 0
+    assert item.latest_thumbnail == "/t/2.png"

@@ -67,7 +67,7 @@ def test_migration_keeps_spend_and_makes_the_ledger_append_only(home: Path) -> N
     _old_database(path)
     db = DatabaseManager(path).open()
     try:
-        assert db.schema_version() == code_schema_version() == 4
+        assert db.schema_version() == code_schema_version() == 5
         assert db.usage_totals().cost == Decimal("0.0213")
         assert {u.request_key for u in UsageStat.select()} == {"k"}
         # The prompt holding an OSC 52 sequence was cleaned and merged into "a cat".
@@ -97,7 +97,7 @@ def test_a_newer_database_is_refused_and_left_byte_identical(home: Path) -> None
     with pytest.raises(StorageError) as refused:
         DatabaseManager(path).open()
     message = str(refused.value)
-    assert "newer dalletui" in message and "7" in message and "up to 4" in message
+    assert "newer dalletui" in message and "7" in message and "up to 5" in message
     assert path.read_bytes() == before
     wal = path.with_name(path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0

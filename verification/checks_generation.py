@@ -49,7 +49,8 @@ def check_sdk_generation(home: Path) -> None:
         refused = await services.generation.generate(request)
         assert refused.error is not None and refused.error.kind == "content_policy"
         assert refused.generations[0].status == "failed"
-        assert services.db.get_prompt(outcome.prompt.id).use_count == 2
+        # A use is a request that brought an image: the refused one is in history, unused.
+        assert services.db.get_prompt(outcome.prompt.id).use_count == 1
         await services.generation.aclose()
 
     with FakeOpenAIServer() as server:

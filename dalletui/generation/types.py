@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from dalletui.storage.models import APPLIED_KEYS
+
 if TYPE_CHECKING:
     from dalletui.generation.retry import WaitCallback
 
@@ -50,6 +52,19 @@ class Usage:
         )
 
 
+def applied_from(source: object) -> dict[str, str]:
+    """The concrete values ``source`` (an SDK response or event) says it applied.
+
+    Absent and ``auto`` values are left out: they tell nothing about what was made.
+    """
+    applied: dict[str, str] = {}
+    for key in APPLIED_KEYS:
+        value = getattr(source, key, None)
+        if isinstance(value, str) and value and value != "auto":
+            applied[key] = value
+    return applied
+
+
 @dataclass(frozen=True)
 class ProviderImage:
     """One finished image as bytes in ``output_format``."""
@@ -57,6 +72,9 @@ class ProviderImage:
     data: bytes
     output_format: str = "png"
     revised_prompt: str | None = None
+    #: What the provider said it applied (``quality`` ``auto`` -> ``high``...): only keys it
+    #: gave, never ``auto``. Stored as ``Generation.params["applied"]``.
+    applied: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,8 @@ class GenerationService:
         started = time.monotonic()
         # Never pay for images we could not keep: prove the folder is writable before sending.
         await asyncio.to_thread(self.images.check_writable, now())
-        prompt = await asyncio.to_thread(self.db.record_prompt_use, request.prompt)
+        # In history at once (to retry it), but a use only once it brings an image.
+        prompt = await asyncio.to_thread(self.db.record_prompt_use, request.prompt, count=False)
         rows = await asyncio.to_thread(
             self.db.create_generations,
             prompt,
@@ -290,7 +291,11 @@ class GenerationService:
         started: float,
         costs: list[Decimal | None],
     ) -> None:
-        """Save and record every returned image; a failure for one never drops the others."""
+        """Save and record every returned image; a failure for one never drops the others.
+
+        The first image recorded also counts the prompt's use (in its transaction).
+        """
+        counted = False
         for row, image, share in zip(rows, images, shares, strict=False):
             if offline:
                 cost: Decimal | None = Decimal(0)
@@ -301,11 +306,22 @@ class GenerationService:
             try:
                 saved = await asyncio.to_thread(self._save, row, image, prompt)
             except GenerationError as exc:
-                await asyncio.to_thread(self._keep_unsaved, row, prompt, image, exc, usage_values)
-                continue
-            await asyncio.to_thread(
-                self._finish, row, prompt, saved, image, usage_values, request_id, started
-            )
+                recorded = await asyncio.to_thread(
+                    self._keep_unsaved, row, prompt, image, exc, usage_values, not counted
+                )
+            else:
+                recorded = await asyncio.to_thread(
+                    self._finish,
+                    row,
+                    prompt,
+                    saved,
+                    image,
+                    usage_values,
+                    request_id,
+                    started,
+                    not counted,
+                )
+            counted = counted or recorded
 
     def _save(self, row: Generation, image: ProviderImage, prompt: Prompt) -> SavedImage:
         metadata = {
@@ -330,7 +346,8 @@ class GenerationService:
         image: ProviderImage,
         error: GenerationError,
         usage_values: dict[str, Any],
-    ) -> None:
+        count_use: bool = False,
+    ) -> bool:
         """The image came back but could not be saved: keep its bytes, bill it, say where."""
         extension = extension_for(image.output_format)
         try:
@@ -346,8 +363,9 @@ class GenerationService:
             "file_path": str(kept) if kept else None,
             "revised_prompt": image.revised_prompt,
             "finished_at": now(),
+            **_applied_changes(row, image),
         }
-        self._record(row, prompt, changes, usage_values)
+        return self._record(row, prompt, changes, usage_values, count_use)
 
     def _finish(
         self,
@@ -358,7 +376,8 @@ class GenerationService:
         usage_values: dict[str, Any],
         request_id: str | None,
         started: float,
-    ) -> None:
+        count_use: bool = False,
+    ) -> bool:
         changes: dict[str, Any] = {
             "status": "succeeded",
             "file_path": str(saved.path),
@@ -370,8 +389,9 @@ class GenerationService:
             "request_id": request_id,
             "finished_at": now(),
             "duration_ms": int((time.monotonic() - started) * 1000),
+            **_applied_changes(row, image),
         }
-        self._record(row, prompt, changes, usage_values)
+        return self._record(row, prompt, changes, usage_values, count_use)
 
     def _record(
         self,
@@ -379,15 +399,18 @@ class GenerationService:
         prompt: Prompt,
         changes: dict[str, Any],
         usage_values: dict[str, Any],
-    ) -> None:
-        """Finish the row with its ledger values; if that fails, leave a recovery record.
+        count_use: bool = False,
+    ) -> bool:
+        """Finish the row with its ledger values (and, with ``count_use``, its prompt's use);
+        if that fails, leave a recovery record. True when the row was written.
 
         The image is paid for (and its file or kept bytes are on disk): the next start
         (``dalletui doctor``) attaches the record to its row. A record that cannot be written
         either is logged; the files stay, and the doctor attaches a file it finds by its id.
         """
         try:
-            self.db.finish_generation(row.id, usage=usage_values, **changes)
+            self.db.finish_generation(row.id, usage=usage_values, count_use=count_use, **changes)
+            return True
         except DalleTuiError as exc:
             log.warning("generation %s: cannot record the image: %s", row.id, exc)
             try:
@@ -401,6 +424,7 @@ class GenerationService:
                 )
             except OSError:
                 log.exception("generation %s: cannot write its recovery record", row.id)
+            return False
 
     async def _fail(
         self,
@@ -553,6 +577,13 @@ def _usage_values(
             output_text_tokens=usage.output_text_tokens,
         )
     return values
+
+
+def _applied_changes(row: Generation, image: ProviderImage) -> dict[str, Any]:
+    """``params`` with what the provider said it applied, when it said anything."""
+    if not image.applied:
+        return {}
+    return {"params": {**(row.params or {}), "applied": dict(image.applied)}}
 
 
 def _format_of(path: Path, fallback: str) -> str:

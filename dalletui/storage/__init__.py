@@ -1,5 +1,6 @@
 """Persistence: Peewee models on SQLite, the DatabaseManager, migrations, full-text search."""
 
+from dalletui.storage.counts import GenerationEntry, PromptCounts
 from dalletui.storage.database import (
     DatabaseManager,
     ImportSummary,
@@ -8,4 +9,12 @@ from dalletui.storage.database import (
     UsageTotals,
 )
 
-__all__ = ["DatabaseManager", "ImportSummary", "PromptPage", "PromptQuery", "UsageTotals"]
+__all__ = [
+    "DatabaseManager",
+    "GenerationEntry",
+    "ImportSummary",
+    "PromptCounts",
+    "PromptPage",
+    "PromptQuery",
+    "UsageTotals",
+]

@@ -22,6 +22,7 @@ from dalletui.errors import StorageError
 from dalletui.storage.base import BUSY_TIMEOUT_MS, StoreBase, describe_error, guarded
 from dalletui.storage.batches import BatchStore
 from dalletui.storage.exchange import ExchangeStore
+from dalletui.storage.gallery import GalleryStore
 from dalletui.storage.generations import GenerationStore
 from dalletui.storage.imported import ImportedImageStore
 from dalletui.storage.maintenance import MaintenanceStore
@@ -75,6 +76,7 @@ class DatabaseManager(
     TemplateStore,
     BatchStore,
     GenerationStore,
+    GalleryStore,
     UsageStore,
     TrashStore,
     MaintenanceStore,

@@ -179,7 +179,8 @@ class MaintenanceStore(StoreBase):
 
         Only a row that exists, belongs to ``request_key`` (when given), is not already
         succeeded and is in ``from_statuses`` (when given) is changed. Its ledger row is
-        written unless it already has one (the ledger is append-only).
+        written unless it already has one (the ledger is append-only). The first image of a
+        request counts its prompt's use (as when it is recorded as it arrives).
         """
         with self.write():
             row = Generation.get_or_none(Generation.id == generation_id)
@@ -195,7 +196,16 @@ class MaintenanceStore(StoreBase):
                 UsageStat.select().where(UsageStat.generation == generation_id).exists()
             ):
                 usage = None
-            self.finish_generation(generation_id, usage=usage, **changes)
+            counted = (
+                Generation.select()
+                .where(
+                    (Generation.prompt == row.prompt_id)
+                    & (Generation.request_key == row.request_key)
+                    & ((Generation.status == "succeeded") | Generation.file_path.is_null(False))
+                )
+                .exists()
+            )
+            self.finish_generation(generation_id, usage=usage, count_use=not counted, **changes)
         return AttachResult.ATTACHED
 
     @guarded

@@ -99,6 +99,9 @@ BATCH_ITEM_STATUSES = (
     "interrupted",
 )
 FORMATS = ("png", "jpeg", "webp")
+#: What an Images API response says it applied (top level of ``ImagesResponse``, and of each
+#: stream's completed event): kept under ``Generation.params["applied"]``, only those present.
+APPLIED_KEYS = ("quality", "size", "background", "output_format")
 
 
 def now() -> dt.datetime:
@@ -246,7 +249,12 @@ class Prompt(BaseModel):
     text_hash = CharField(max_length=64, unique=True)
     created_at = UTCDateTimeField(default=now, index=True)
     last_used_at = UTCDateTimeField(default=now, index=True)
+    #: Uses that brought at least one image, plus ``imported_uses``: what "used N times" says.
     use_count = IntegerField(default=1, index=True)
+    #: The part of ``use_count`` that came from prompt files (``import-prompts``): the most
+    #: times any one imported file held this text, so importing the same or an overlapping
+    #: file again never counts its lines twice.
+    imported_uses = IntegerField(default=0)
     is_favorite = BooleanField(default=False, index=True)
     notes = TextField(default="")
     #: Set when the prompt is in the trash (restorable until purged).
@@ -269,6 +277,8 @@ class Prompt(BaseModel):
             )
         if (self.use_count or 0) < 0:
             problems.append("use_count cannot be negative.")
+        if (self.imported_uses or 0) < 0:
+            problems.append("imported_uses cannot be negative.")
         return problems
 
     @property
@@ -493,6 +503,20 @@ class Generation(BaseModel):
     def imported(self) -> bool:
         """Made by another tool and brought in by ``import-images``: nothing was billed here."""
         return isinstance(self.params, dict) and "import_source" in self.params
+
+    @property
+    def applied(self) -> dict[str, str]:
+        """What the provider said it applied (e.g. quality ``auto`` -> ``high``); {} if unknown."""
+        params = self.params if isinstance(self.params, dict) else {}
+        applied = params.get("applied")
+        if not isinstance(applied, dict):
+            return {}
+        return {k: str(applied[k]) for k in APPLIED_KEYS if applied.get(k) is not None}
+
+    @property
+    def has_image(self) -> bool:
+        """Succeeded with its file recorded: what History counts as an image."""
+        return self.status == "succeeded" and bool(self.file_path)
 
     @property
     def dimensions(self) -> str:

@@ -25,7 +25,7 @@ from peewee import fn
 from dalletui import timeutil
 from dalletui.errors import StorageError, ValidationError
 from dalletui.processes import process_alive
-from dalletui.storage import fts
+from dalletui.storage import counts, fts
 from dalletui.storage.base import StoreBase, describe_error, guarded
 from dalletui.storage.models import (
     PROMPT_MAX_CHARS,
@@ -67,7 +67,10 @@ class PromptQuery:
 
 @dataclass
 class PromptPage:
-    """One page of prompts, each annotated with ``generation_count`` and ``latest_thumbnail``."""
+    """One page of prompts, each annotated (columns of the query) with ``image_count`` (its
+    images; ``generation_count`` is the same number, its older name), ``failed_request_count``
+    (requests that brought no image, one each), ``pending_request_count`` and
+    ``latest_thumbnail``."""
 
     items: list[Prompt]
     next_cursor: tuple[Any, int] | None
@@ -75,51 +78,77 @@ class PromptPage:
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What an import did: lines used, prompts added and bumped, lines cleaned of controls."""
+    """What an import did: lines used, prompts added, prompts already in history, lines cleaned
+    of controls.
+
+    ``bumped`` counts every prompt already in history; ``already_counted`` those of them whose
+    uses an earlier import of this (or an overlapping) file had already counted, left alone.
+    """
 
     lines: int
     added: int
     bumped: int
     cleaned: int = 0
+    already_counted: int = 0
+    #: Uses the import added in all (new prompts' and bumped prompts').
+    added_uses: int = 0
 
 
 class PromptStore(StoreBase):
     """Prompt rows: record a use, import many, favourite, search and count."""
 
     @guarded
-    def record_prompt_use(self, text: str, when: dt.datetime | None = None) -> Prompt:
-        """Return the prompt row for ``text``, creating it or bumping its use count.
+    def record_prompt_use(
+        self, text: str, when: dt.datetime | None = None, *, count: bool = True
+    ) -> Prompt:
+        """Return the prompt row for ``text``, creating it or marking it used now.
 
-        A prompt in the trash that is used again comes back out of it.
+        ``count`` adds one to its use count. A request about to be sent passes ``count=False``
+        (the prompt is in history at once, to retry, and last used now): its use is counted by
+        ``count_prompt_use`` when it brings an image. A prompt in the trash that is used again
+        comes back out of it.
         """
         clean = normalize_prompt(text)
         Prompt(text=clean).validate()
         when = timeutil.local(when) if when is not None else now()
+        step = 1 if count else 0
         with self.write():
             digest = prompt_hash(clean)
             updated = (
-                Prompt.update(use_count=Prompt.use_count + 1, last_used_at=when, deleted_at=None)
+                Prompt.update(use_count=Prompt.use_count + step, last_used_at=when, deleted_at=None)
                 .where(Prompt.text_hash == digest)
                 .execute()
             )
             if updated:
                 return Prompt.get(Prompt.text_hash == digest)
-            return Prompt.create(text=clean, text_hash=digest, created_at=when, last_used_at=when)
+            return Prompt.create(
+                text=clean, text_hash=digest, created_at=when, last_used_at=when, use_count=step
+            )
+
+    @guarded
+    def count_prompt_use(self, prompt_id: int) -> None:
+        """One more use of a prompt: a request of it brought an image."""
+        Prompt.update(use_count=Prompt.use_count + 1).where(Prompt.id == prompt_id).execute()
 
     @guarded
     def import_prompts(
         self, texts: Iterable[str], when: dt.datetime | None = None, *, cleaned: int = 0
     ) -> ImportSummary:
-        """Add many prompts as history, all or nothing; repeated texts bump ``use_count``.
+        """Add many prompts as history, all or nothing; a text's lines count as its uses.
 
-        Blank lines are skipped. ``cleaned`` (lines the reader stripped of control characters)
-        is passed through to the summary.
+        What imports bring is kept apart (``Prompt.imported_uses``) as the most lines any one
+        import held for a text, not their sum: importing the same file again, or a longer copy
+        of it, adds only the lines not counted before, so "most used" keeps its meaning. (Two
+        unrelated files that share a prompt count it as the larger of the two: a use is never
+        counted twice, at the price of sometimes counting one less.) A prompt already counted
+        keeps its last use time. Blank lines are skipped. ``cleaned`` (lines the reader stripped
+        of control characters) is passed through to the summary.
         """
         when = when or now()
         lines = self._stage_import(texts)
         key = f"{os.getpid()}:{uuid.uuid4().hex[:20]}"
         try:
-            added, bumped = self._merge_import(key, when)
+            added, bumped, counted, uses = self._merge_import(key, when)
         except BaseException as exc:
             log.warning("import %s failed; taking back what it merged", key, exc_info=True)
             self._undo_import(key)
@@ -131,7 +160,14 @@ class PromptStore(StoreBase):
         finally:
             self.db.execute_sql("DROP TABLE IF EXISTS temp.import_stage")
         self._clear_journal(key)
-        return ImportSummary(lines=lines, added=added, bumped=bumped, cleaned=cleaned)
+        return ImportSummary(
+            lines=lines,
+            added=added,
+            bumped=bumped,
+            cleaned=cleaned,
+            already_counted=counted,
+            added_uses=uses,
+        )
 
     def _stage_import(self, texts: Iterable[str]) -> int:
         """Hash, check and count every line into ``temp.import_stage``; returns lines used."""
@@ -181,10 +217,11 @@ class PromptStore(StoreBase):
             flush()
         return used
 
-    def _merge_import(self, key: str, when: dt.datetime) -> tuple[int, int]:
-        """Merge the staged prompts in short journaled transactions; returns (added, bumped)."""
+    def _merge_import(self, key: str, when: dt.datetime) -> tuple[int, int, int, int]:
+        """Merge the staged prompts in short journaled transactions; returns (added, bumped,
+        already counted, uses added)."""
         self.db.execute_sql("CREATE INDEX IF NOT EXISTS temp.stage_seq ON import_stage (seq)")
-        added = bumped = 0
+        added = bumped = counted = uses = 0
         last_seq = 0
         stamp = Prompt.last_used_at.db_value(when)  # the stored form: UTC with its offset
         while True:
@@ -198,39 +235,66 @@ class PromptStore(StoreBase):
                     "SELECT MAX(seq) FROM temp.import_stage WHERE seq > ?", (last_seq,)
                 ).fetchone()
                 if upper is None:
-                    return added, bumped
+                    return added, bumped, counted, uses
             with self.write():
-                new, old = self._merge_chunk(key, last_seq, upper, stamp)
+                new, old, same, more = self._merge_chunk(key, last_seq, upper, stamp)
             added += new
             bumped += old
+            counted += same
+            uses += more
             last_seq = upper
             time.sleep(IMPORT_PAUSE_S)  # room for another dalletui's write between chunks
 
-    def _merge_chunk(self, key: str, after: int, upto: int, stamp: str) -> tuple[int, int]:
-        """Merge staged rows ``after < seq <= upto`` into prompts, journaling every change.
+    def _merge_chunk(
+        self, key: str, after: int, upto: int, stamp: str
+    ) -> tuple[int, int, int, int]:
+        """Merge staged rows ``after < seq <= upto`` into prompts, journaling every change;
+        returns (added, already in history, of those already counted, uses added).
 
-        Plain SQL over the staging table: compiling thousands of rows through the ORM took
-        most of an import's time.
+        A prompt already in history gets the lines an earlier import did not count
+        (``n - imported_uses``, when positive). Plain SQL over the staging table: compiling
+        thousands of rows through the ORM took most of an import's time.
         """
         chunk = "s.seq > ? AND s.seq <= ?"
         sql = self.db.execute_sql
+        (matched,) = sql(
+            "SELECT COUNT(*) FROM temp.import_stage s CROSS JOIN prompts p "
+            f"ON p.text_hash = s.hash WHERE {chunk}",
+            (after, upto),
+        ).fetchone()
         journaled = sql(
             "INSERT INTO import_journal (import_key, prompt_id, created, added_uses, "
-            "previous_last_used_at, started_at) SELECT ?, p.id, 0, s.n, p.last_used_at, ? "
-            f"FROM temp.import_stage s CROSS JOIN prompts p ON p.text_hash = s.hash WHERE {chunk}",
+            "previous_last_used_at, started_at) SELECT ?, p.id, 0, s.n - p.imported_uses, "
+            "p.last_used_at, ? FROM temp.import_stage s CROSS JOIN prompts p "
+            f"ON p.text_hash = s.hash WHERE {chunk} AND s.n > p.imported_uses",
             (key, stamp, after, upto),
         ).rowcount
+        more = 0
         if journaled:
+            (more,) = sql(
+                "SELECT COALESCE(SUM(s.n - p.imported_uses), 0) FROM temp.import_stage s "
+                f"CROSS JOIN prompts p ON p.text_hash = s.hash WHERE {chunk} "
+                "AND s.n > p.imported_uses",
+                (after, upto),
+            ).fetchone()
+            # SET reads the old row: use_count grows by what imports had not counted yet.
             sql(
-                "UPDATE prompts SET use_count = use_count + (SELECT s.n FROM temp.import_stage s "
-                "WHERE s.hash = prompts.text_hash), last_used_at = ? WHERE text_hash IN "
-                f"(SELECT s.hash FROM temp.import_stage s WHERE {chunk})",
+                "UPDATE prompts SET use_count = use_count - imported_uses + (SELECT s.n FROM "
+                "temp.import_stage s WHERE s.hash = prompts.text_hash), imported_uses = "
+                "(SELECT s.n FROM temp.import_stage s WHERE s.hash = prompts.text_hash), "
+                "last_used_at = ? WHERE text_hash IN (SELECT s.hash FROM temp.import_stage s "
+                f"WHERE {chunk} AND s.n > prompts.imported_uses)",
                 (stamp, after, upto),
             )
         (before,) = sql("SELECT COALESCE(MAX(id), 0) FROM prompts").fetchone()
+        (new_uses,) = sql(
+            f"SELECT COALESCE(SUM(s.n), 0) FROM temp.import_stage s WHERE {chunk} AND NOT "
+            "EXISTS (SELECT 1 FROM prompts p WHERE p.text_hash = s.hash)",
+            (after, upto),
+        ).fetchone()
         added = sql(
             "INSERT INTO prompts (text, text_hash, created_at, last_used_at, use_count, "
-            "is_favorite, notes) SELECT s.text, s.hash, ?, ?, s.n, 0, '' "
+            "imported_uses, is_favorite, notes) SELECT s.text, s.hash, ?, ?, s.n, s.n, 0, '' "
             f"FROM temp.import_stage s WHERE {chunk} AND NOT EXISTS "
             "(SELECT 1 FROM prompts p WHERE p.text_hash = s.hash) ORDER BY s.seq",
             (stamp, stamp, after, upto),
@@ -242,7 +306,7 @@ class PromptStore(StoreBase):
                 "added_uses, started_at) SELECT ?, ?, MAX(id), 1, 0, ? FROM prompts",
                 (key, before + 1, stamp),
             )
-        return added, journaled
+        return added, matched, matched - journaled, more + new_uses
 
     def _undo_import(self, key: str) -> None:
         """Take back every merged chunk of import ``key``, chunk by chunk."""
@@ -268,7 +332,8 @@ class PromptStore(StoreBase):
                 for row in rows:
                     if not row.created and row.prompt_id is not None:
                         Prompt.update(
-                            use_count=fn.MAX(Prompt.use_count - row.added_uses, 1),
+                            use_count=fn.MAX(Prompt.use_count - row.added_uses, 0),
+                            imported_uses=fn.MAX(Prompt.imported_uses - row.added_uses, 0),
                             last_used_at=row.previous_last_used_at,
                         ).where(Prompt.id == row.prompt_id).execute()
                 ImportJournal.delete().where(
@@ -383,9 +448,6 @@ class PromptStore(StoreBase):
             conditions.append(
                 (sort_field < value) | ((sort_field == value) & (Prompt.id < last_id))
             )
-        generation_count = Generation.select(fn.COUNT(Generation.id)).where(
-            (Generation.prompt == Prompt.id) & Generation.deleted_at.is_null()
-        )
         latest_thumbnail = (
             Generation.select(Generation.thumbnail_path)
             .where(
@@ -396,17 +458,26 @@ class PromptStore(StoreBase):
             .order_by(Generation.id.desc())
             .limit(1)
         )
+        limit = max(1, min(query.limit, 1000))
+        order = (sort_field.desc(), Prompt.id.desc())
+        # The page first, then its annotations: SQLite computes a result column's subqueries
+        # for every row it sorts, so counting in the same SELECT counted the whole history.
+        page = Prompt.select(Prompt.id)
+        if conditions:
+            page = page.where(*conditions)
+        page = page.order_by(*order).limit(limit + 1)
         select = Prompt.select(
             Prompt,
-            generation_count.alias("generation_count"),
+            counts.image_count(Prompt.id).alias("image_count"),
+            counts.failed_request_count(Prompt.id).alias("failed_request_count"),
+            counts.pending_request_count(Prompt.id).alias("pending_request_count"),
             latest_thumbnail.alias("latest_thumbnail"),
-        )
-        if conditions:
-            select = select.where(*conditions)
-        limit = max(1, min(query.limit, 1000))
-        items = list(select.order_by(sort_field.desc(), Prompt.id.desc()).limit(limit + 1))
+        ).where(Prompt.id.in_(page))
+        items = list(select.order_by(*order))
         has_more = len(items) > limit
         items = items[:limit]
+        for item in items:  # the older name, still read by History and ``history --json``
+            item.generation_count = item.image_count
         cursor = None
         if has_more:
             last = items[-1]

@@ -613,6 +613,10 @@ class FakeOpenAIServer:
         seed: seeds the latency jitter.
         noise_images: answer with random-noise images at the nominal size (as large as the
             API's, cached), not small drawings: for benchmarks of real payloads.
+        auto_quality: the quality a request for ``auto`` is made at. Like the API, every answer
+            (and each stream's events) states what was applied: a concrete ``quality``, the
+            ``size`` (``auto`` -> 1024x1024), ``background`` (``auto`` -> opaque) and
+            ``output_format``.
     """
 
     def __init__(
@@ -631,8 +635,10 @@ class FakeOpenAIServer:
         revise_prompts: bool = False,
         seed: int = 0,
         noise_images: bool = False,
+        auto_quality: str = "medium",
     ) -> None:
         self.render_max_side = render_max_side
+        self.auto_quality = auto_quality
         self.output_tokens_per_image = output_tokens_per_image
         self.tokens_per_partial = tokens_per_partial
         self.latency = latency
@@ -1042,7 +1048,7 @@ class FakeOpenAIServer:
             render=_render_size(nominal, self.render_max_side),
             output_format=fmt,
             background="transparent" if background == "transparent" else "opaque",
-            quality="medium" if quality == "auto" else quality,
+            quality=self.auto_quality if quality == "auto" else quality,
             stream=stream,
             partial_images=partials,
             safety_identifier=body.get("safety_identifier") or body.get("user") or None,

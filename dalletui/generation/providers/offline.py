@@ -41,6 +41,8 @@ DEFAULT_SIZE = (1024, 1024)
 MAX_EDGE = 8192
 #: Long edge of the working canvas, by quality: more pixels means crisper shapes.
 WORK_EDGE = {"low": 256, "medium": 384, "high": 512, "auto": 384}
+#: The quality an ``auto`` (or unknown) request is drawn at: the canvas of ``WORK_EDGE["auto"]``.
+AUTO_QUALITY = "medium"
 _ALPHA_FORMATS = {"png", "webp"}
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
 
@@ -174,6 +176,22 @@ def _gradient(size: tuple[int, int], palette: Palette, angle: float) -> Image.Im
 
 def _rgba(colour: tuple[int, int, int], alpha: float) -> tuple[int, int, int, int]:
     return (*colour, max(0, min(255, round(alpha))))
+
+
+def applied_values(request: GenerationRequest) -> dict[str, str]:
+    """What the drawer really applies, stated as the API states it (``auto`` resolved)."""
+    width, height = parse_size(request.size)
+    fmt = check_format(request.output_format)
+    fmt = "jpeg" if fmt == "jpg" else fmt
+    transparent = request.background == "transparent" and fmt in _ALPHA_FORMATS
+    return {
+        "quality": request.quality
+        if request.quality in ("low", "medium", "high")
+        else AUTO_QUALITY,
+        "size": f"{width}x{height}",
+        "background": "transparent" if transparent else "opaque",
+        "output_format": fmt,
+    }
 
 
 def draw_artwork(request: GenerationRequest, index: int = 0) -> Image.Image:
@@ -392,15 +410,16 @@ class OfflineProvider:
 
         ``on_wait`` is accepted for the provider protocol: nothing here ever waits to retry.
         """
-        parse_size(request.size)  # fail fast, before any thread work
-        check_format(request.output_format)
+        applied = applied_values(request)  # fails fast on a bad size or format
         images: list[ProviderImage] = []
         for index in range(max(1, request.n)):
             art = await asyncio.to_thread(draw_artwork, request, index)
             if index == 0 and on_partial is not None and request.partial_images > 0:
                 await self._emit_partials(art, request, on_partial)
             data = await asyncio.to_thread(self._finish, art, request)
-            images.append(ProviderImage(data=data, output_format=request.output_format))
+            images.append(
+                ProviderImage(data=data, output_format=request.output_format, applied=applied)
+            )
         return ProviderResult(images=images, usage=None, extra={"offline": True})
 
     async def _emit_partials(

@@ -35,6 +35,7 @@ from dalletui.generation.types import (
     ProviderImage,
     ProviderResult,
     Usage,
+    applied_from,
 )
 from dalletui.textsafe import redact_secrets
 
@@ -173,11 +174,13 @@ class OpenAIProvider:
     async def _plain(self, params: dict[str, Any], request: GenerationRequest) -> ProviderResult:
         response = await self._get_client().images.generate(**params)
         request_id = getattr(response, "_request_id", None)
+        applied = applied_from(response)
         images = [
             ProviderImage(
                 data=_decode(item.b64_json, request_id),
                 output_format=response.output_format or request.output_format,
                 revised_prompt=getattr(item, "revised_prompt", None),
+                applied=applied,
             )
             for item in response.data or []
             if item.b64_json
@@ -234,6 +237,7 @@ class OpenAIProvider:
                         ProviderImage(
                             _decode(event.b64_json, request_id),
                             event.output_format or request.output_format,
+                            applied=applied_from(event),
                         )
                     )
                     usage = _add_usage(usage, usage_from(event.usage))
