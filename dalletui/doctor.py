@@ -171,12 +171,23 @@ def doctor_graphics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def colour_line(decision: Any) -> str:
+    """The colour depth the app really draws with, and why: '256 (TERM=tmux-256color ...)'."""
+    depth = getattr(decision, "colors", "") or ("24-bit" if decision.truecolor else "")
+    if not depth:
+        return "as detected"
+    names = {"24-bit": "24-bit colour", "256": "256 colours", "16": "16 colours"}
+    text = names.get(depth, "no colour" if depth == "none" else depth)
+    source = getattr(decision, "colors_source", "")
+    return f"{text} ({source})" if source else text
+
+
 def report(decision: Any, textual_image: str, is_tty: bool = True) -> str:
     """The human-readable report (kept plain: it is often pasted into bug reports)."""
     mode_names = {
         "kitty": "kitty graphics (Unicode placeholders)",
         "sixel": "sixel graphics",
-        "halfcell": "half-cell blocks (▀ with 24-bit colours)",
+        "halfcell": "half-cell blocks (▀, two pixels a cell)",
         "unicode": "unicode blocks (no colour)",
         "off": "no images (file names only)",
     }
@@ -192,8 +203,7 @@ def report(decision: Any, textual_image: str, is_tty: bool = True) -> str:
         lines.append(f"  auto         would pick {decision.auto_mode}")
     width, height = decision.cell_size
     lines.append(f"  cell size    {width}×{height} px ({decision.cell_source})")
-    colours = "forced 24-bit (kitty image ids)" if decision.truecolor else "as detected"
-    lines.append(f"  colours      {colours}")
+    lines.append(f"  colours      {colour_line(decision)}")
     if decision.tmux_wrap:
         lines.append("  tmux         kitty escapes wrapped for allow-passthrough")
     if decision.remote:

@@ -35,6 +35,7 @@ __all__ = [
     "current_decision",
     "current_mode",
     "preview",
+    "redraw",
     "renderer_name",
     "setup",
     "shutdown_sequence",
@@ -230,6 +231,13 @@ def _unreadable(path: str | Path) -> str:
     except Exception as exc:  # noqa: BLE001 (PIL raises many kinds for a bad file)
         return exc.__class__.__name__
     return ""
+
+
+def redraw(app: Any) -> None:
+    """Repaint the whole screen and every image in it (bind it to ctrl+l)."""
+    from dalletui.tui.graphics.widgets import redraw as redraw_images
+
+    redraw_images(app)
 
 
 def shutdown_sequence() -> str:

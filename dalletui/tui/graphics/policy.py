@@ -14,6 +14,13 @@ Pure functions, no I/O: every branch is tested with hand-made facts. The rules, 
 - sixel where the terminal's DA1 says so (WezTerm and Konsole answer the kitty query but lack
   placeholders, so they get sixel too);
 - everything else gets half-cell.
+
+Colour depth is decided next to the mode: Textual (through Rich) reads only ``COLORTERM`` and
+``TERM``, so inside tmux (``TERM=tmux-256color``, no ``COLORTERM``) or in xterm (``TERM=xterm``)
+it would draw half-cell images in 256 or 16 colours. When the terminal says it draws 24-bit
+colour (its XTVERSION or environment names a terminal that does, ``TERM=*-direct``) or tmux says
+its client's terminal does (``RGB``/``Tc`` in ``client_termfeatures``), Textual is set to
+truecolour, as it is for kitty graphics. ``Decision.colors`` is the depth actually used.
 """
 
 from __future__ import annotations
@@ -29,6 +36,32 @@ DEFAULT_CELL = (10, 20)
 KITTY_PLACEHOLDERS_SINCE = (0, 28)
 THUMBNAIL_COLORS_REMOTE = 64
 THUMBNAIL_COLORS_LOCAL = 256
+#: Terminals that draw 24-bit colour (SGR 38;2 / 48;2) as they are, whatever TERM says.
+TRUECOLOR_TERMINALS = frozenset(
+    {
+        "alacritty",
+        "contour",
+        "foot",
+        "ghostty",
+        "iterm2",
+        "kitty",
+        "konsole",
+        "mintty",
+        "mlterm",
+        "rio",
+        "vscode",
+        "wezterm",
+        "windows-terminal",
+        "xterm.js",
+    }
+)
+#: xterm draws direct colour since patch 331 (Debian's 379 does: measured under Xvfb).
+XTERM_DIRECT_COLOR_SINCE = (331,)
+#: Outer terminals that can draw sixel, for the "tmux 3.4 with sixel" advice.
+SIXEL_TERMINALS = frozenset(
+    {"xterm", "wezterm", "foot", "konsole", "mlterm", "contour", "iterm2", "windows-terminal"}
+)
+COLORS_24 = "24-bit"
 FORCE_HINT = "if your terminal can show sixel or kitty images, force it: DALLETUI_GRAPHICS=sixel"
 
 
@@ -64,7 +97,11 @@ class Decision:
     cell_source: str = "default 10×20"
     remote: bool = False
     tmux_wrap: bool = False
+    #: dalletui sets Textual to truecolour (TEXTUAL_COLOR_SYSTEM) before it starts.
     truecolor: bool = False
+    #: The colour depth Textual will draw with: "24-bit", "256", "16" or "none".
+    colors: str = ""
+    colors_source: str = ""
     animations_off: bool = False
     thumbnail_colors: int = THUMBNAIL_COLORS_LOCAL
     probe_seconds: float = 0.0
@@ -82,6 +119,7 @@ class Decision:
             reasons=("set directly, nothing was detected",),
             cell_size=cell_size or DEFAULT_CELL,
             truecolor=mode == "kitty",
+            colors=COLORS_24 if mode == "kitty" else "",
         )
 
 
@@ -336,8 +374,21 @@ def _auto_tmux(facts: Facts) -> _Verdict:
             )
     elif not tmux_sixel:
         reasons.append(f"tmux {version} was built without sixel (DA1 {_da1(probe)})")
-        if tmux is not None and tmux.outer_sixel:
-            advice.append("tmux 3.4 or newer built with --enable-sixel draws sixel images")
+        if tmux is not None and (tmux.outer_sixel or outer.name in SIXEL_TERMINALS):
+            numbers = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+            older = bool(numbers) and numbers < (3, 4)
+            build = (
+                "tmux 3.4 or newer built with --enable-sixel"
+                if older
+                else ("a tmux built with --enable-sixel")
+            )
+            needs = "" if tmux.outer_sixel else f" (if {outer_label} draws sixel"
+            if needs and outer.name == "xterm":
+                needs += ": start it with -ti vt340"
+            advice.append(
+                f"for sixel images in tmux: {build}{needs + ')' if needs else ''}; "
+                f"this is tmux {version}"
+            )
     reasons.append("half-cell blocks inside tmux")
     return _Verdict("halfcell", label, reasons, advice)
 
@@ -346,6 +397,89 @@ def _da1(probe: ProbeResult) -> str:
     if probe.da1 is None:
         return "no reply" if probe.asked else "not asked"
     return "?" + ";".join(str(p) for p in probe.da1) + "c"
+
+
+# --------------------------------------------------------------------------- colour depth
+
+_DEPTHS = {"truecolor": COLORS_24, "256": "256", "standard": "16", "windows": "16"}
+
+
+def env_colors(env: EnvHints) -> tuple[str, str]:
+    """The depth Textual picks from the environment alone, and why (Rich's own rules)."""
+    system = env.textual_color_system
+    if system and system != "auto":
+        return _DEPTHS.get(system, system), f"TEXTUAL_COLOR_SYSTEM={system}"
+    if env.colorterm.strip().lower() in ("truecolor", "24bit"):
+        return COLORS_24, f"COLORTERM={env.colorterm}"
+    term = env.term.strip().lower()
+    if term in ("dumb", "unknown"):
+        return "none", f"TERM={term}"
+    suffix = term.rpartition("-")[2]
+    if suffix in ("256color", "kitty"):
+        return "256", f"TERM={term} and no COLORTERM"
+    return "16", f"TERM={term or '(unset)'} and no COLORTERM"
+
+
+def truecolor_evidence(facts: Facts, mode: str) -> str:
+    """Why the terminal can take 24-bit colour although COLORTERM does not say so ('' if not)."""
+    env, tmux = facts.env, facts.tmux
+    if mode == "kitty":
+        return "kitty graphics: the image ids travel in 24-bit colour"
+    if not facts.is_tty or env.browser or env.screen or env.mosh or env.term == "dumb":
+        return ""
+    if env.tmux:
+        if tmux is not None and not tmux.error and tmux.outer_rgb:
+            features = sorted(f for f in tmux.client_features if f in ("RGB", "Tc"))
+            return f"tmux reports {'/'.join(features)} for its client's terminal"
+        return ""
+    if env.term.strip().lower().endswith("-direct"):
+        return f"TERM={env.term}"
+    terminal = identify(env, facts.probe)
+    if terminal.name in TRUECOLOR_TERMINALS:
+        return f"{terminal} draws 24-bit colour ({terminal.source})"
+    if terminal.name == "xterm" and terminal.version_tuple >= XTERM_DIRECT_COLOR_SINCE:
+        return f"{terminal} draws 24-bit colour ({terminal.source})"
+    return ""
+
+
+def _colors(facts: Facts, mode: str) -> tuple[bool, str, str, list[str]]:
+    """(force truecolour, depth used, why, advice for more colours)."""
+    env, tmux = facts.env, facts.tmux
+    depth, source = env_colors(env)
+    evidence = truecolor_evidence(facts, mode)
+    explicit = env.textual_color_system not in ("", "auto")
+    if mode == "kitty":
+        return True, COLORS_24, evidence + "; dalletui sets TEXTUAL_COLOR_SYSTEM=truecolor", []
+    if depth == COLORS_24:
+        return False, depth, source, []
+    if evidence and not explicit:
+        return True, COLORS_24, f"{evidence}; dalletui sets TEXTUAL_COLOR_SYSTEM=truecolor", []
+    advice: list[str] = []
+    if explicit:
+        if evidence:
+            advice.append(f"{evidence}: unset TEXTUAL_COLOR_SYSTEM for 24-bit colour")
+        return False, depth, source, advice
+    if not facts.is_tty or env.browser or env.term == "dumb" or mode == "off":
+        return False, depth, source, advice
+    if env.tmux:
+        pattern = (tmux.client_termname if tmux else "") or "*"
+        outer = identify_outer(env, tmux)
+        known = outer.name in TRUECOLOR_TERMINALS or (
+            outer.name == "xterm" and outer.version_tuple >= XTERM_DIRECT_COLOR_SINCE
+        )
+        who = f"{outer} draws 24-bit colour" if known else "if your terminal draws 24-bit colour"
+        advice.append(
+            f"{who}: tmux set -as terminal-features ',{pattern}:RGB' and re-attach, "
+            "so tmux passes it on (or start the tmux server with COLORTERM=truecolor)"
+        )
+    elif env.screen:
+        pass  # GNU screen has no 24-bit colour; the mode advice already says to leave it
+    else:
+        hint = "if your terminal shows 24-bit colour: export COLORTERM=truecolor"
+        if env.remote:
+            hint += " (over ssh: 'SendEnv COLORTERM' in ssh_config, 'AcceptEnv COLORTERM' in sshd)"
+        advice.append(hint)
+    return False, depth, source, advice
 
 
 def resolve_cell_size(facts: Facts, override: str | None) -> tuple[tuple[int, int], str]:
@@ -416,6 +550,8 @@ def decide(
     cell_size, cell_source = resolve_cell_size(facts, cell_override)
     if mode in ("sixel", "kitty") and cell_source.startswith("default"):
         advice.append("if images look stretched, set DALLETUI_CELL_SIZE=WxH (cell size in pixels)")
+    truecolor, colors, colors_source, color_advice = _colors(facts, mode)
+    advice.extend(color_advice)
     remote = facts.env.remote
     if remote:
         reasons.append("remote session (SSH): animations off, 64-colour sixel thumbnails")
@@ -457,7 +593,9 @@ def decide(
         cell_source=cell_source,
         remote=remote,
         tmux_wrap=tmux_wrap,
-        truecolor=mode == "kitty",
+        truecolor=truecolor,
+        colors=colors,
+        colors_source=colors_source,
         animations_off=remote,
         thumbnail_colors=THUMBNAIL_COLORS_REMOTE if remote else THUMBNAIL_COLORS_LOCAL,
         probe_seconds=probe.seconds,

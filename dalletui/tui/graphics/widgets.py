@@ -1,7 +1,8 @@
 """``ImageView``: an image fitted once to its cell box, drawn once, kept on screen.
 
-Used for thumbnails in every mode and for the full preview in kitty mode. Three rules keep the
-bytes down (a History page of thumbnails over SSH is the case that matters):
+Used for thumbnails in every mode and for the full preview in kitty mode. These rules keep the
+bytes down and the picture right (a History page of thumbnails over SSH is the case that
+matters):
 
 - the image is scaled once per (file, box, cell size) and the encoded form (sixel string,
   half-cell strips, kitty transmission) is cached; kitty images are transmitted once per process;
@@ -13,7 +14,11 @@ bytes down (a History page of thumbnails over SSH is the case that matters):
   resized or scrolled, was hidden and shown again, the screen changed (another screen covered
   it), the app resumed, the terminal was resized, or another widget overlapped it (a toast, a
   tooltip). When an overlap ends, the widget asks for a full repaint of itself so the whole
-  image is drawn again.
+  image is drawn again;
+- a frame counts as drawn only when Textual really writes it: while its output is held back
+  (``switch_mode`` delays updates for 50 ms; ``batch_update``) the frame is dropped, so the
+  image is drawn in full again in the next frame (issue 12: History's text stayed inside
+  Compose's result card, because the switch back drew the card into a dropped frame).
 
 Headless runs (tests, snapshots) always draw the full cells, so screenshots show the image.
 """
@@ -56,6 +61,21 @@ def _hook(app: App[Any]) -> None:
         signal = getattr(app, name, None)
         if signal is not None:
             signal.subscribe(app, _bump, immediate=True)
+
+
+def _output_held(app: App[Any]) -> bool:
+    """True while Textual drops rendered frames instead of writing them (``App._display``
+    returns early while a batch is open: ``batch_update``, ``delay_update``)."""
+    return bool(getattr(app, "_batch_count", 0))
+
+
+def redraw(app: App[Any]) -> None:
+    """Draw the whole screen again, every image included (ctrl+l: another program may have
+    written over the terminal, or a terminal bug left stale cells)."""
+    _bump()
+    for view in app.screen.query(ImageView):
+        view._painted = None
+    app.screen.refresh()
 
 
 def _hole(width: int) -> Segment:
@@ -213,7 +233,17 @@ class ImageView(Widget):
         if not (headless or covered) and key == self._painted:
             return self._lines(crop, visible, placed, background, cells=None, sixel=None, hole=True)
         self.draws += 1
-        self._painted = None if (covered or headless) else key
+        if covered or headless:
+            self._painted = None
+        elif _output_held(self.app):
+            # Textual is holding its output back (``switch_mode`` delays updates for 50 ms,
+            # ``batch_update``): this frame may never reach the terminal, so it does not count
+            # as drawn. Ask for another frame, which is drawn once the output flows again;
+            # holes there would keep whatever the previous screen left in our cells.
+            self._painted = None
+            self.call_later(self.refresh)
+        else:
+            self._painted = key
         if sixel:
             data = self._sixel(placed, visible.translate(-image_rect.offset))
             return self._lines(
