@@ -55,7 +55,8 @@ def _add_parsers(sub: Any) -> None:
     models.add_argument("--json", action="store_true", help="print JSON")
 
     paths = sub.add_parser(
-        "paths", help="where dalletui keeps its data, config, log, images, thumbnails and trash"
+        "paths",
+        help="where dalletui keeps its data, config, log, images, thumbnails, trash and state",
     )
     paths.add_argument("--json", action="store_true", help="print JSON")
 
@@ -207,6 +208,8 @@ def _outcome_json(outcome, provider: str, copies: dict[int, str]) -> dict[str, A
                 "error": None if g.error_message is None else redact_secrets(g.error_message),
                 "request_id": g.request_id,
                 "revised_prompt": g.revised_prompt,
+                # What the API said it applied (quality auto -> high, ...); {} when unknown.
+                "applied": g.applied,
             }
         )
     return {
@@ -282,6 +285,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 def data_paths(settings: Settings, config_file: Path) -> list[tuple[str, Path, str]]:
     """(key, path, what it is) for everything dalletui keeps on disk, data folder first."""
+    from dalletui.config import state_path
+
     images = settings.images_dir
     return [
         ("home", settings.home, "data folder (--home, $DALLETUI_HOME, 'home' in the config)"),
@@ -291,6 +296,7 @@ def data_paths(settings: Settings, config_file: Path) -> list[tuple[str, Path, s
         ("thumbnails", images / "YYYY" / "MM" / "thumbs", "thumbnails, beside each month's images"),
         ("trash", settings.home / "trash", "deleted images until purged (dalletui trash)"),
         ("log", settings.home / "dalletui.log", "log file (the TUI; internal errors)"),
+        ("state", state_path(settings), "what the TUI remembers between runs (the theme picked)"),
     ]
 
 

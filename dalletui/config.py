@@ -78,6 +78,11 @@ class Settings:
     organization: str | None = None
     project: str | None = None
     graphics: str = "auto"
+    #: The Textual theme the app starts with (None: Textual's default); checked by the app,
+    #: which knows the themes. One picked at run time is saved apart (see ``saved_theme``).
+    theme: str | None = None
+    #: ``[keys]``: binding id -> keys ("s" or "s,ctrl+s"); checked by the app, which knows the ids.
+    keys: dict[str, str] = field(default_factory=dict)
     #: Terminal cell size in pixels as ``WxH`` for terminals that report a wrong one.
     cell_size: str | None = None
     #: Seconds to wait for the API's answer to one image request. The facts file gives no
@@ -134,6 +139,7 @@ _FILE_KEYS = {
     "organization": str,
     "project": str,
     "graphics": str,
+    "theme": str,
     "cell_size": str,
     "request_timeout": object,  # int or float: checked with the environment value below
     "trash_days": int,
@@ -162,7 +168,7 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[str]]:
         raise ConfigError(f"In {path}, [defaults] must be a table.")
     values: dict[str, Any] = {}
     for key, value in {**data, **section}.items():
-        if key in ("defaults", "prices"):
+        if key in ("defaults", "prices", "keys"):
             continue
         if key not in _FILE_KEYS:
             warnings.append(f"Unknown key '{key}' in {path} is ignored.")
@@ -174,11 +180,47 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[str]]:
     if not isinstance(prices, dict) or not all(isinstance(v, dict) for v in prices.values()):
         raise ConfigError(f"In {path}, [prices.MODEL] tables must map price names to numbers.")
     values["price_overrides"] = prices
+    values["keys"] = _read_keys(data.get("keys", {}), path, warnings)
     if "api_key" in values and _readable_by_others(path):
         warnings.append(
             f"{path} holds an API key and is readable by other users; run: chmod 600 {path}"
         )
     return values, warnings
+
+
+def _read_keys(section: object, path: Path, warnings: list[str]) -> dict[str, str]:
+    """``[keys]``: binding id -> a key string; anything else is one warning and left out (a
+    wrong key costs a default binding, not the start of the app)."""
+    if not isinstance(section, dict):
+        warnings.append(
+            f'In {path}, keys must be a table ([keys] with lines like "history.favorite" = "s");'
+            " it is ignored."
+        )
+        return {}
+    keys: dict[str, str] = {}
+    for binding_id, value in _flatten(section):
+        if isinstance(value, str):
+            keys[binding_id] = value
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            keys[binding_id] = ",".join(value)  # ["s", "ctrl+s"] reads like "s,ctrl+s"
+        else:
+            warnings.append(
+                f"In {path}, [keys] '{binding_id}' must be a key in quotes, like \"s\" or "
+                f'"s,ctrl+s"; got {value!r}, so it is ignored.'
+            )
+    return keys
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """TOML reads ``history.favorite = "s"`` (unquoted) as a table ``history`` holding
+    ``favorite``: both spellings name the binding ``history.favorite``."""
+    items: list[tuple[str, Any]] = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            items += _flatten(value, f"{prefix}{key}.")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
 
 
 def _readable_by_others(path: Path) -> bool:
@@ -363,3 +405,60 @@ def load_settings(
         warnings=tuple(warnings),
         **values,
     )
+
+
+# -- what the app remembers between runs (not the user's config) -----------------------------
+#
+# A theme picked at run time is kept in ``<home>/state.json``, not written into config.toml:
+# that file is the user's (often a read-only symlink from a dotfiles repo or home-manager,
+# with comments and an API key in it, and Python has no TOML writer that keeps them), and the
+# data folder is ours already. The saved pick records which config theme it overrode, so a
+# theme changed in the config file afterwards wins again: the newest choice is the one used.
+
+STATE_FILE = "state.json"
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.home / STATE_FILE
+
+
+def _read_state(settings: Settings) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(state_path(settings).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}  # none yet, or unreadable: nothing remembered (it is rewritten on the next pick)
+    return data if isinstance(data, dict) else {}
+
+
+def saved_theme(settings: Settings) -> str | None:
+    """The theme picked at run time, unless the config's ``theme`` changed since it was."""
+    entry = _read_state(settings).get("theme")
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        return None
+    if entry.get("config") != settings.theme:
+        return None  # the config file names another theme now: that newer choice wins
+    return str(entry["name"])
+
+
+def save_theme(settings: Settings, name: str) -> None:
+    """Remember ``name`` for the next start; written atomically (temp file, then rename).
+
+    Raises ``OSError`` when the data folder cannot be written."""
+    import json
+    import tempfile
+
+    state = _read_state(settings)
+    state["theme"] = {"name": name, "config": settings.theme}
+    path = state_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(state, out, indent=2, sort_keys=True)
+            out.write("\n")
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

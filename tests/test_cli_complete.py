@@ -192,6 +192,7 @@ def test_paths_before_and_after_first_use(
         "thumbnails",
         "trash",
         "log",
+        "state",
     }
     assert data["home"]["path"] == str(home) and data["database"]["exists"] is False
     assert data["config"]["path"] == str(tmp_path / "no-config.toml")  # conftest's
@@ -203,6 +204,7 @@ def test_paths_before_and_after_first_use(
     for key in ("home", "database", "images", "thumbnails"):
         assert data[key]["exists"] is True, key
     assert data["trash"]["exists"] is False
+    assert data["state"]["path"] == str(home / "state.json") and not data["state"]["exists"]
 
     code, out, _ = run(capsys, "paths")
     lines = out.splitlines()

@@ -193,3 +193,52 @@ def test_bad_batch_settings_in_the_environment_name_the_variable(
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert str(info.value).startswith(f"{name} must be ") and repr(value) in str(info.value)
+
+
+# -- issue 12: theme and [keys] ------------------------------------------------------------------
+
+
+def test_theme_is_a_config_key_not_an_unknown_one(tmp_path: Path) -> None:
+    top = load_settings(config_path=write(tmp_path / "a.toml", 'theme = "nord"\n'))
+    inside = load_settings(config_path=write(tmp_path / "b.toml", '[defaults]\ntheme = "nord"\n'))
+    assert top.theme == inside.theme == "nord"
+    assert top.warnings == inside.warnings == ()
+    assert load_settings(config_path=tmp_path / "none.toml").theme is None
+
+
+def test_keys_are_read_quoted_or_dotted_and_bad_values_are_one_warning(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "c.toml",
+        "[keys]\n"
+        '"history.favorite" = "s"\n'
+        'compose.generate = ["ctrl+g", "f9"]\n'
+        "history.delete = 3\n",
+    )
+    settings = load_settings(config_path=config)
+    assert settings.keys == {"history.favorite": "s", "compose.generate": "ctrl+g,f9"}
+    [warning] = settings.warnings
+    assert warning == (
+        f"In {config}, [keys] 'history.delete' must be a key in quotes, like \"s\" or "
+        '"s,ctrl+s"; got 3, so it is ignored.'
+    )
+
+
+def test_keys_that_are_not_a_table_warn_and_load(tmp_path: Path) -> None:
+    settings = load_settings(config_path=write(tmp_path / "c.toml", 'keys = "s"\n'))
+    assert settings.keys == {}
+    assert len(settings.warnings) == 1 and "keys must be a table" in settings.warnings[0]
+
+
+def test_a_saved_theme_is_kept_in_the_data_folder_atomically(tmp_path: Path) -> None:
+    from dalletui.config import save_theme, saved_theme, state_path
+
+    settings = Settings(home=tmp_path / "home")
+    assert saved_theme(settings) is None
+    save_theme(settings, "dracula")
+    save_theme(settings, "gruvbox")
+    assert saved_theme(settings) == "gruvbox"
+    assert sorted(p.name for p in settings.home.iterdir()) == ["state.json"]  # no temp left
+    # A theme set in the config after the pick is the newer choice.
+    assert saved_theme(Settings(home=settings.home, theme="nord")) is None
+    state_path(settings).write_text("{not json", encoding="utf-8")
+    assert saved_theme(settings) is None  # unreadable state: nothing remembered, no error

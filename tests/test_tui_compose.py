@@ -22,6 +22,7 @@ from dalletui.services.context import Services, open_services
 from dalletui.services.history import PromptQuery
 from dalletui.tui import commands as palette
 from dalletui.tui import graphics
+from dalletui.tui import viewer as viewer_module
 from dalletui.tui.app import DalleTuiApp, make_app
 from dalletui.tui.messages import ReusePrompt
 from dalletui.tui.screens import compose as compose_module
@@ -323,9 +324,9 @@ async def test_o_and_y_open_and_copy_the_image(
 ) -> None:
     launched: list[list[str]] = []
     copied: list[str] = []
-    monkeypatch.setattr(compose_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(viewer_module.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(
-        compose_module.subprocess, "Popen", lambda args, **kwargs: launched.append(args)
+        viewer_module.subprocess, "Popen", lambda args, **kwargs: launched.append(args)
     )
     monkeypatch.setattr(app, "copy_to_clipboard", copied.append)
     notes = record_notifications(app, monkeypatch)
@@ -341,8 +342,8 @@ async def test_o_and_y_open_and_copy_the_image(
         assert launched and launched[0][-1] == slot.file_path
         assert copied == [slot.file_path]
 
-        monkeypatch.setattr(compose_module.shutil, "which", lambda name: None)
-        assert compose_module.open_in_viewer("/tmp/x.png") is not None
+        monkeypatch.setattr(viewer_module.shutil, "which", lambda name: None)
+        assert viewer_module.open_in_viewer("/tmp/x.png") is not None
         await pilot.press("o")
         await pilot.pause()
         assert len(launched) == 1  # nothing launched without a viewer, and no crash

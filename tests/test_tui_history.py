@@ -285,11 +285,11 @@ async def test_gallery_shows_images_and_acts_on_the_focused_card(
     await generate(services, "a blue whale", size="1024x1536")
     add_failure(services, "a purple cat")  # no image: not in the gallery
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_history(pilot)
+        await open_history(pilot)
         await pilot.press("g")
         await settle(pilot)
         await pilot.pause()
-        gallery = screen.query_one(Gallery)
+        gallery = app.screen.query_one(Gallery)  # the gallery is a screen of its own now
         cards = list(gallery.query(GalleryCard))
         assert [card.prompt_text for card in cards] == ["a blue whale", "a red fox"]
         assert all(card.query(".preview") for card in cards)
@@ -303,7 +303,7 @@ async def test_gallery_shows_images_and_acts_on_the_focused_card(
         assert fox.is_favorite is True
         assert cards[1].border_title == "★"
 
-        await pilot.press("left", "enter")
+        await pilot.press("left", "c")  # enter opens the image view (test_daily_image_view.py)
         await settle(pilot)
         await wait_until(pilot, lambda: app.current_mode == "compose")
         editor = app.screen.query(TextArea).first()
@@ -319,11 +319,11 @@ async def test_gallery_pages_by_keyset(app: DalleTuiApp, services: Services) -> 
         return [card.generation.id for card in gallery.cards]
 
     async with app.run_test(size=(52, 24)) as pilot:  # two cards a page
-        screen = await open_history(pilot)
+        await open_history(pilot)
         await pilot.press("g")
         await settle(pilot)
         await pilot.pause()
-        gallery = screen.query_one(Gallery)
+        gallery = app.screen.query_one(Gallery)
         assert gallery.page_size() == 2
         assert shown(gallery) == ids[0:2]
         await pilot.press("pagedown")
@@ -399,6 +399,6 @@ def test_costs_show_known_amounts_and_say_unknown(services: Services) -> None:
     )
     services.db.finish_generation(known.id, usage={"cost": Decimal("0.042")}, status="succeeded")
     services.db.finish_generation(unknown.id, usage={"cost": None}, status="succeeded")
-    by_id = {g.id: g for g in services.history.generations(prompt.id)}
-    assert cost_text(by_id[known.id]).plain == "$0.0420"
-    assert cost_text(by_id[unknown.id]).plain == "cost unknown"
+    by_id = {row.id: row for row in services.history.entries(prompt.id)}
+    assert cost_text(by_id[known.id].generation, by_id[known.id].usage).plain == "$0.0420"
+    assert cost_text(by_id[unknown.id].generation, by_id[unknown.id].usage).plain == "cost unknown"

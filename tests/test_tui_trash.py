@@ -141,11 +141,11 @@ async def test_d_on_a_gallery_card_trashes_that_image_only(
 ) -> None:
     older, newer = make_images(services, "two owls", 2)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_history(pilot)
+        await open_history(pilot)
         await pilot.press("g")
         await settle(pilot)
         await pilot.pause()
-        gallery = screen.query_one(Gallery)
+        gallery = app.screen.query_one(Gallery)  # the gallery is a screen of its own
         assert [card.generation.id for card in gallery.cards] == [newer.id, older.id]
         await pilot.press("right", "d")
         await settle(pilot)
@@ -278,10 +278,10 @@ async def test_the_palette_offers_the_trash(app: DalleTuiApp, services: Services
         provider = DalleTuiCommands(app.screen)
         names = [command.name for command in provider.commands()]
         assert "Mode: Trash" in names and "Trash: empty" in names
-        assert "Undo delete" not in names
+        assert "History: Undo" not in names
         await pilot.press("d")
         await settle(pilot)
-        assert "Undo delete" in [command.name for command in provider.commands()]
+        assert "History: Undo" in [command.name for command in provider.commands()]
 
 
 async def test_f6_opens_the_trash_even_from_the_prompt_editor(services: Services) -> None:

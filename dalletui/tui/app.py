@@ -5,18 +5,23 @@ Batches run in the app (``batch_runs``), not in a screen, so they keep going fro
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
+from textual.theme import Theme
 
+from dalletui.config import save_theme, saved_theme
 from dalletui.formatting import format_money
+from dalletui.tui import graphics
 from dalletui.tui.commands import DalleTuiCommands
+from dalletui.tui.keys import build_keymap, known_bindings, readable_key
 from dalletui.tui.latest import Latest
-from dalletui.tui.messages import DataChanged, ReusePrompt
+from dalletui.tui.messages import DataChanged, ModelChanged, ReusePrompt
 from dalletui.tui.screens.batches import BatchesScreen
 from dalletui.tui.screens.compose import ComposeScreen
 from dalletui.tui.screens.help import HelpScreen
@@ -35,6 +40,7 @@ from dalletui.tui.widgets.batch_runs import (
 from dalletui.tui.widgets.confirm import Choice, ChoiceModal
 
 S = TypeVar("S")
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from dalletui.services.batch_plan import BatchPlan
@@ -118,9 +124,37 @@ class DalleTuiApp(App[None]):
             tooltip="Batches: live progress, images, cancel, resume, retry",
             priority=True,  # the prompt editor (a TextArea) binds f7 to "select all"
         ),
-        Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="Every key binding"),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        # F1 everywhere, dialogs too (priority: before any widget, past a modal); ? wherever it
+        # is not typed into a text field (the prompt, a search box), where Textual hands it to
+        # the field: a prompt may need a literal "?".
+        Binding(
+            "f1",
+            "help",
+            "Help",
+            id="app.help",
+            priority=True,
+            tooltip="Every key that works here; F1 again closes it",
+        ),
+        Binding(
+            "question_mark",
+            "help",
+            "Help",
+            id="app.help-question",
+            show=False,
+            tooltip="Every key that works here (in a text field ? types a ?; F1 always works)",
+        ),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit dalletui"),
+        Binding(
+            "ctrl+l",
+            "redraw",
+            "Redraw",
+            id="app.redraw",
+            show=False,
+            tooltip="Draw the whole screen again, images included",
+        ),
     ]
+    #: Seconds between refreshes of the status line's "today" (another dalletui may generate).
+    STATUS_REFRESH_SECONDS = 15.0
 
     #: Shown in every screen's status line: provider, model, today's spend.
     status = reactive("")
@@ -134,12 +168,97 @@ class DalleTuiApp(App[None]):
         self._status_base = ""
         self._status_loads = Latest()  # only the newest refresh sets the line
         self._quitting = False
+        #: The model Compose has picked (None until it says: the configured default).
+        self.model: str | None = None
+        self._provider_label = ""
+        self._today = ""
+        keymap = build_keymap(
+            services.settings.keys, known_bindings(type(self)), services.settings.config_path
+        )
+        self.set_keymap(keymap.keymap)
+        #: Binding id -> keys, as remapped by ``[keys]`` (the palette names other screens' keys).
+        self.keymap_in_use: dict[str, str] = dict(keymap.keymap)
+        #: Sentences about settings that could not be applied, shown once the app is up.
+        self.settings_warnings: list[str] = [*services.settings.warnings, *keymap.warnings]
+        for warning in keymap.warnings:
+            log.warning("%s", warning)
+        self._theme_kept = ""
 
     def on_mount(self) -> None:
+        self._apply_theme()
+        self._theme_kept = self.theme  # the start's own theme is not a pick to save
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        for warning in self.settings_warnings:
+            self.notify(warning, title="Settings", severity="warning", timeout=15, markup=False)
+        self.mode_change_signal.subscribe(self, lambda _mode: self.refresh_status())
+        self.set_interval(self.STATUS_REFRESH_SECONDS, self.refresh_status, name="status")
         self.refresh_status()
 
+    def on_app_focus(self, _event: events.AppFocus) -> None:
+        self.refresh_status()  # back from another window, maybe another dalletui
+
+    # -- keys and theme ---------------------------------------------------------------------
+
+    def get_key_display(self, binding: Binding) -> str:
+        """Keys in the footer as people read them, short: ``F1``, ``^g``, ``esc``, ``/``."""
+        if binding.key_display:
+            return binding.key_display
+        return readable_key(binding.key.split(",")[0], short=True)
+
+    def _apply_theme(self) -> None:
+        """Start with the theme picked last time, else the config's (checked here: only
+        Textual knows its themes)."""
+        settings = self.services.settings
+        wanted = saved_theme(settings)
+        if wanted is not None and wanted in self.available_themes:
+            self.theme = wanted
+            return
+        if settings.theme is None:
+            return
+        if settings.theme in self.available_themes:
+            self.theme = settings.theme
+            return
+        where = f"in {settings.config_path}" if settings.config_path else "in the config file"
+        names = ", ".join(sorted(self.available_themes))
+        warning = (
+            f"The theme '{settings.theme}' {where} is not one of Textual's themes, so "
+            f"{self.theme} is used; choose one of: {names}."
+        )
+        log.warning("%s", warning)
+        self.settings_warnings.append(warning)
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """A theme picked at run time (palette) is remembered for the next start.
+
+        Written here, not in a thread: a few bytes, and two picks in a row must land in order."""
+        if theme.name == self._theme_kept:
+            return
+        self._theme_kept = theme.name
+        try:
+            save_theme(self.services.settings, theme.name)
+        except OSError as exc:
+            self.notify(
+                f"The theme is used now but could not be saved for the next start: {exc}.",
+                title="Theme",
+                severity="warning",
+                markup=False,
+            )
+
+    @on(ModelChanged)
+    def model_changed(self, message: ModelChanged) -> None:
+        if message.model != self.model:
+            self.model = message.model
+            self._set_status()
+
+    def action_redraw(self) -> None:
+        """ctrl+l: every cell and image again (another program or a terminal bug left marks)."""
+        graphics.redraw(self)
+
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        """Open Help for what is under it (a dialog too); again, close it."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
             self.push_screen(HelpScreen())
 
     @on(ReusePrompt)
@@ -169,26 +288,29 @@ class DalleTuiApp(App[None]):
     # Not ``_compute_status``: Textual would take that for the compute method of ``status``.
     @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def _query_status(self, asked: int) -> None:
-        settings = self.services.settings
         provider = self.services.generation.provider_name
         today = self.services.usage.today()
         spend = self._money(today.cost, today.unknown_cost_count, today.possibly_billed)
         label = "offline (no API key)" if provider == "offline" else provider
         images = "1 image" if today.images == 1 else f"{today.images} images"
-        text = f"{label} · {settings.model} · today {images}, {spend}"
         budget = self.services.usage.budget()  # None, and no query, without a budget
-        self.call_from_thread(self._apply_status, asked, text, budget)
+        self.call_from_thread(self._apply_status, asked, label, f"today {images}, {spend}", budget)
 
-    def _apply_status(self, asked: int, text: str, budget: BudgetStatus | None) -> None:
+    def _apply_status(
+        self, asked: int, provider: str, today: str, budget: BudgetStatus | None
+    ) -> None:
         if not self._status_loads.is_newest(asked):
             return  # a newer refresh was asked for meanwhile: its answer is the one to show
         self.budget = budget
-        self._set_status(text)
+        self._provider_label, self._today = provider, today
+        self._set_status()
 
-    def _set_status(self, base: str | None = None) -> None:
-        """The status line: the base (provider, model, today) and the batches running here."""
-        if base is not None:
-            self._status_base = base
+    def _set_status(self) -> None:
+        """The status line: provider, the model Compose has picked, today, and the batches
+        running here."""
+        if self._provider_label:
+            model = self.model or self.services.settings.model
+            self._status_base = f"{self._provider_label} · {model} · {self._today}"
         running = self.batch_runs.status_text()
         self.status = f"{self._status_base} · {running}" if running else self._status_base
 

@@ -21,3 +21,10 @@ class DataChanged(Message):
     """Something was generated, starred or deleted: screens showing data should refresh."""
 
     what: str = "generation"
+
+
+@dataclass
+class ModelChanged(Message):
+    """Compose's model picker now says ``model``: the status line shows it (not the default)."""
+
+    model: str

@@ -21,7 +21,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 from textual.worker import Worker, WorkerState
 
@@ -45,6 +45,7 @@ from dalletui.tui.widgets.batch_view import (
 )
 from dalletui.tui.widgets.batch_view import summary as batch_summary
 from dalletui.tui.widgets.confirm import Choice, ChoiceModal, ConfirmModal
+from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class BatchesScreen(Screen[None]):
             yield Static(id="batch-summary")
             yield BatchGrid(id="batch-grid")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.table

@@ -10,10 +10,6 @@ A possibly billed request is never sent again on its own: its card's ``r`` sends
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import replace
@@ -26,16 +22,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Header, Select, Static, TextArea
+from textual.widgets import Button, Header, Select, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from dalletui.errors import DalleTuiError, GenerationError, ValidationError
 from dalletui.formatting import format_money
 from dalletui.generation.types import GenerationRequest
 from dalletui.textsafe import printable, printable_message, without_controls
-from dalletui.tui.messages import DataChanged
+from dalletui.tui.messages import DataChanged, ModelChanged
+from dalletui.tui.viewer import copy_path, show_in_viewer
 from dalletui.tui.widgets.compose_params import ParamPickers
 from dalletui.tui.widgets.confirm import ConfirmModal
+from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.results import (
     ImageSlot,
     PossiblyBilledSlot,
@@ -59,45 +57,15 @@ VALIDATE_DELAY = 0.3
 _PLACEHOLDER_PROMPT = "-"
 
 
-def open_in_viewer(path: str) -> str | None:
-    """Open ``path`` in the system image viewer without waiting; a reason if that is impossible."""
-    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        try:
-            os.startfile(path)  # type: ignore[attr-defined]
-        except OSError as exc:
-            return f"Windows could not open {path}: {exc}."
-        return None
-    opener = "open" if sys.platform == "darwin" else "xdg-open"
-    if shutil.which(opener) is None:
-        return f"No image viewer found ({opener} is not installed). The file is {path}"
-    try:
-        subprocess.Popen(
-            [opener, path],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return f"{opener} could not be started: {exc}. The file is {path}"
-    return None
-
-
 class ComposeScreen(Screen[None]):
     """Write a prompt, choose the model and parameters, generate, and see the images."""
 
     SUB_TITLE = "Compose"
     AUTO_FOCUS = "#prompt"
 
+    # Cancel first: while a generation runs it is the key the footer must show at 80 columns
+    # (Generate still answers "busy"); when idle it is hidden and Generate leads.
     BINDINGS = [
-        Binding(
-            "ctrl+g,ctrl+enter",
-            "generate",
-            "Generate",
-            id="compose.generate",
-            show=True,
-            tooltip="Generate images for the prompt (ctrl+g where ctrl+enter cannot be typed)",
-        ),
         Binding(
             "escape",
             "cancel",
@@ -113,6 +81,14 @@ class ComposeScreen(Screen[None]):
             id="compose.edit",
             show=False,
             tooltip="Back to the prompt editor",
+        ),
+        Binding(
+            "ctrl+g,ctrl+enter",
+            "generate",
+            "Generate",
+            id="compose.generate",
+            show=True,
+            tooltip="Generate images for the prompt (ctrl+g where ctrl+enter cannot be typed)",
         ),
     ]
 
@@ -135,6 +111,8 @@ class ComposeScreen(Screen[None]):
         self._resent_from: PossiblyBilledSlot | None = None
         #: A request is waiting on the monthly budget's question (or on the estimate for it).
         self._asking = False
+        #: The model last told to the app (its status line shows it).
+        self._told_model: str | None = None
 
     @property
     def services(self) -> Services:
@@ -181,7 +159,7 @@ class ComposeScreen(Screen[None]):
                     yield Static("", id="compose-outcome", markup=False)
             yield ResultsPanel(id="results")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         prompt = self.query_one("#prompt", TextArea)
@@ -196,6 +174,14 @@ class ComposeScreen(Screen[None]):
             self.load_prompt(text, params)
         self._update_counter()
         self._schedule_validation(now=True)
+        self._tell_model()
+
+    def _tell_model(self) -> None:
+        """Let the app know the picked model (the status line names it, not the default)."""
+        model = str(self.query_one(ParamPickers).values()["model"])
+        if model != self._told_model:
+            self._told_model = model
+            self.post_message(ModelChanged(model))
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -208,6 +194,7 @@ class ComposeScreen(Screen[None]):
         prompt.load_text(without_controls(text))  # an editor draws what it holds
         prompt.move_cursor(prompt.document.end)
         self.query_one(ParamPickers).apply(params)
+        self._tell_model()
         prompt.focus()
         self._update_counter()
         self._schedule_validation(now=True)
@@ -228,6 +215,7 @@ class ComposeScreen(Screen[None]):
     def _params_changed(self) -> None:
         self._update_counter()
         self._schedule_validation()
+        self._tell_model()
 
     def _update_counter(self) -> None:
         prompt = self.query_one("#prompt", TextArea)
@@ -658,23 +646,9 @@ class ComposeScreen(Screen[None]):
     def _result_action(self, event: ResultSlot.Action) -> None:
         slot = event.slot
         if event.action == "open" and slot.file_path:
-            problem = open_in_viewer(slot.file_path)
-            if problem:
-                self.notify(
-                    printable(problem),
-                    title="Cannot open the image",
-                    severity="warning",
-                    timeout=8,
-                    markup=False,
-                )
-            else:
-                shown = printable(slot.file_path)
-                self.notify(shown, title="Opening in the image viewer", markup=False)
+            show_in_viewer(self.app, slot.file_path)
         elif event.action == "copy" and slot.file_path:
-            self.app.copy_to_clipboard(slot.file_path)
-            self.notify(
-                printable(slot.file_path), title="Path copied to the clipboard", markup=False
-            )
+            copy_path(self.app, slot.file_path)
         elif event.action == "regenerate" and slot.request is not None:
             self.generate(slot.request)
         elif event.action == "retry" and slot.retry_id is not None and slot.request is not None:

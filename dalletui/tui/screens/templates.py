@@ -14,7 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from dalletui.errors import DalleTuiError, ValidationError
@@ -25,6 +25,7 @@ from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.widgets.batch_dialog import BatchDialog, BatchStart
 from dalletui.tui.widgets.batch_expansions import ExpansionPicker
 from dalletui.tui.widgets.confirm import ConfirmModal
+from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.status import StatusLine
 from dalletui.tui.widgets.template_editor import TemplateEditor, VariableEditor
 from dalletui.tui.widgets.template_preview import MUTED_STYLE, TemplatePreview
@@ -71,6 +72,46 @@ class TemplatesData:
 def _cell(text: str, width: int) -> str:
     """One table cell: printable, on one line, cut to ``width``."""
     return shorten(printable(text, single_line=True), width)
+
+
+#: The widest a name column grows; the last column (about, sample) takes what is left.
+NAME_WIDTH = 28
+#: The last column's widest, and the narrowest the name column gets to give it room.
+LAST_WIDTH = 40
+MIN_NAME = 8
+TEMPLATE_HEADINGS = ("Name", "Prompts", "About")
+VARIABLE_HEADINGS = ("Name", "Values", "Sample")
+
+
+@dataclass(frozen=True)
+class ListRow:
+    """One row of a list, before it is cut to the columns' widths."""
+
+    row_id: int
+    name: str
+    count: Text
+    last: str
+
+
+def fit_columns(
+    room: int,
+    padding: int,
+    names: list[str],
+    counts: list[Text],
+    last: list[str],
+    headings: tuple[str, str, str],
+) -> tuple[int, int, int]:
+    """Widths of the name, count and last columns for ``room`` cells: the count whole, the
+    name as wide as it needs (up to NAME_WIDTH), the last column the rest (cut with "…"), so
+    that nothing is cut at the list's edge without an ellipsis."""
+    flat = [printable(" ".join(text.split()), single_line=True) for text in names]
+    count_width = max([len(headings[1]), *(cell.cell_len for cell in counts)])
+    name_need = min(NAME_WIDTH, max([len(headings[0]), *(len(text) for text in flat)]))
+    last_need = min(LAST_WIDTH, max([len(headings[2]), *(len(" ".join(t.split())) for t in last)]))
+    free = max(room - 3 * 2 * padding - count_width, 0)
+    name_width = min(name_need, max(MIN_NAME, free - min(last_need, MIN_NAME)))
+    last_width = max(min(last_need, free - name_width), 1)
+    return name_width, count_width, last_width
 
 
 class TemplatesScreen(Screen[None]):
@@ -169,11 +210,12 @@ class TemplatesScreen(Screen[None]):
                     yield Static(id="variable-heading", classes="templates-heading")
                     yield Static(id="variable-detail-values")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#template-table", DataTable).add_columns("Name", "Prompts", "About")
-        self.query_one("#variable-table", DataTable).add_columns("Name", "Values", "Sample")
+        # The headings, until the first load answers.
+        self._fill("#template-table", TEMPLATE_HEADINGS, [], "template")
+        self._fill("#variable-table", VARIABLE_HEADINGS, [], "variable")
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -198,14 +240,13 @@ class TemplatesScreen(Screen[None]):
         values = data.values
         self._fill(
             "#template-table",
+            TEMPLATE_HEADINGS,
             [
-                (
+                ListRow(
                     template.id,
-                    [
-                        Text(_cell(template.name, 28)),
-                        self._count_cell(template.body, values),
-                        Text(_cell(template.description or "", 30)),
-                    ],
+                    template.name,
+                    self._count_cell(template.body, values),
+                    template.description or "",
                 )
                 for template in data.templates
             ],
@@ -213,14 +254,13 @@ class TemplatesScreen(Screen[None]):
         )
         self._fill(
             "#variable-table",
+            VARIABLE_HEADINGS,
             [
-                (
+                ListRow(
                     variable.id,
-                    [
-                        Text(_cell(variable.name, 28)),
-                        Text(str(len(variable.values)), justify="right"),
-                        Text(_cell(", ".join(variable.values), 40)),
-                    ],
+                    variable.name,
+                    Text(str(len(variable.values)), justify="right"),
+                    ", ".join(variable.values),
                 )
                 for variable in data.variables
             ],
@@ -231,16 +271,41 @@ class TemplatesScreen(Screen[None]):
         self._show_variable_detail()
         self.refresh_bindings()
 
-    def _fill(self, selector: str, rows: list[tuple[int, list[Text]]], kind: str) -> None:
-        """Replace a table's rows, keeping the cursor on the same row id where possible."""
+    def on_resize(self) -> None:
+        # The lists' columns are cut to their width: cut them again for the new one.
+        if self.data.templates or self.data.variables:
+            self.call_after_refresh(self._show, self.data)
+
+    def _fill(
+        self, selector: str, headings: tuple[str, str, str], rows: list[ListRow], kind: str
+    ) -> None:
+        """Replace a table's rows cut to its width, keeping the cursor on the same row id."""
         table = self.query_one(selector, DataTable)
         keep = self._selected_id(table)
         if self._select_after and self._select_after[0] == kind:
             keep = self._select_after[1]
-        table.clear()
-        for row_id, cells in rows:
-            table.add_row(*cells, key=str(row_id))
-        ids = [row_id for row_id, _ in rows]
+        room = table.content_size.width or (self.size.width * 2) // 5
+        if len(rows) + 1 > table.content_size.height:
+            room -= table.styles.scrollbar_size_vertical
+        name_w, count_w, last_w = fit_columns(
+            room,
+            table.cell_padding,
+            [row.name for row in rows],
+            [row.count for row in rows],
+            [row.last for row in rows],
+            headings,
+        )
+        table.clear(columns=True)
+        # Widths are given, not measured on idle: a DataTable keeps cells it drew before then.
+        for heading, key, width in zip(
+            headings, ("name", "count", "last"), (name_w, count_w, last_w), strict=True
+        ):
+            label = Text(heading, justify="right" if key == "count" else "left")
+            table.add_column(label, key=key, width=width)
+        for row in rows:
+            cells = [Text(_cell(row.name, name_w)), row.count, Text(_cell(row.last, last_w))]
+            table.add_row(*cells, key=str(row.row_id))
+        ids = [row.row_id for row in rows]
         if keep in ids:
             table.move_cursor(row=ids.index(keep), scroll=True)
 
@@ -251,7 +316,7 @@ class TemplatesScreen(Screen[None]):
         except ValidationError:
             return Text("✗ braces", justify="right")
         if expansion.unknown:
-            return Text(_cell(f"? {expansion.unknown[0]}", 28), justify="right")
+            return Text(_cell(f"? {expansion.unknown[0]}", 12), justify="right")
         return Text(f"{expansion.count:,}", justify="right")
 
     @staticmethod

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import Worker, WorkerState
 
@@ -25,6 +25,7 @@ from dalletui.textsafe import printable, printable_message
 from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged
 from dalletui.tui.widgets.confirm import ConfirmModal
+from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.history_detail import plural
 from dalletui.tui.widgets.status import StatusLine
 
@@ -104,17 +105,44 @@ class TrashScreen(Screen[None]):
         yield DataTable(id="trash-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="trash-empty")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
+        self._columns([])
+
+    def _columns(self, rows: list[tuple[Text, ...]]) -> int:
+        """Lay the columns out again, every width given (never measured by the DataTable, which
+        after a resize drew cells before measuring them and kept them cut), and return the room
+        left for the prompt: it comes last and is shortened to fit, so nothing scrolls sideways.
+        """
         table = self.table
-        # The prompt last: on a narrow terminal the short columns stay in view.
-        table.add_column(" ", key="mark", width=1)
-        table.add_column("Entry", key="entry")
-        table.add_column("Trashed", key="when")
-        table.add_column(Text("Images", justify="right"), key="images")
-        table.add_column(Text("Size", justify="right"), key="size")
-        table.add_column("Prompt", key="prompt")
+        headings: list[tuple[str | Text, str]] = [
+            (" ", "mark"),
+            ("Entry", "entry"),
+            ("Trashed", "when"),
+            (Text("Images", justify="right"), "images"),
+            (Text("Size", justify="right"), "size"),
+        ]
+        widths = [
+            max([len(str(heading)), *(row[index].cell_len for row in rows)])
+            for index, (heading, _key) in enumerate(headings)
+        ]
+        room = (table.content_size.width or self.app.size.width - 4) - 2  # a scrollbar
+        used = sum(width + 2 * table.cell_padding for width in widths) + 2 * table.cell_padding
+        prompt = max(12, room - used)
+        table.clear(columns=True)
+        for (heading, key), width in zip(headings, widths, strict=True):
+            table.add_column(heading, key=key, width=width)
+        table.add_column("Prompt", key="prompt", width=prompt)
+        return prompt
+
+    def on_resize(self) -> None:
+        # After the layout, when the table has its new width.
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self.items:
+            self._fill(list(self.items.values()))
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -136,15 +164,7 @@ class TrashScreen(Screen[None]):
     def _show(self, ticket: int, items: list[TrashItem]) -> None:
         if not self._loads.is_newest(ticket):
             return
-        table = self.table
-        chosen = self._highlighted_key()
-        self.items = {str(item.ref): item for item in items}
-        self.marked &= set(self.items)
-        table.clear()
-        for key, item in self.items.items():
-            table.add_row(*self._cells(item), key=key)
-        if chosen in self.items:
-            table.move_cursor(row=table.get_row_index(chosen))
+        self._fill(items)
         days = self.services.settings.trash_days
         kept = f"purged after {days} days" if days else "kept until emptied"
         self.query_one("#trash-summary", Static).update(
@@ -153,7 +173,7 @@ class TrashScreen(Screen[None]):
                 (f" · {kept}", "$foreground-muted"),
             )
         )
-        table.display = bool(items)
+        self.table.display = bool(items)
         empty = self.query_one("#trash-empty", Static)
         empty.display = not items
         empty.update(
@@ -165,23 +185,41 @@ class TrashScreen(Screen[None]):
             self._empty_requested = False
             self.action_empty()
 
+    def _fill(self, items: list[TrashItem]) -> None:
+        table = self.table
+        chosen = self._highlighted_key()
+        self.items = {str(item.ref): item for item in items}
+        self.marked &= set(self.items)
+        rows = {key: self._cells(item) for key, item in self.items.items()}
+        width = self._columns(list(rows.values()))
+        for key, item in self.items.items():
+            table.add_row(*rows[key][:-1], self._prompt_cell(item, width), key=key)
+        if chosen in self.items:
+            table.move_cursor(row=table.get_row_index(chosen))
+
     def request_empty(self) -> None:
         """Ask to empty the trash once the entries are loaded (from the command palette)."""
         self._empty_requested = True
         self.load()
 
+    @staticmethod
+    def _prompt_cell(item: TrashItem, width: int = 60) -> Text:
+        """The prompt, shortened to ``width`` cells (with its "in the trash" note kept whole)."""
+        text = printable(item.text, single_line=True)
+        if item.prompt_trashed:
+            note = " (prompt in the trash)"
+            return Text(shorten(text, max(width - len(note), 8)) + note)
+        return Text(shorten(text, width))
+
     def _cells(self, item: TrashItem) -> tuple[Text, ...]:
         key = str(item.ref)
-        text = shorten(printable(item.text, single_line=True), 60)
-        if item.prompt_trashed:
-            text = shorten(text, 44) + " (prompt in the trash)"
         return (
             Text(MARK if key in self.marked else " ", style="bold"),
             Text(item.ref.label),
             Text(humanize_age(item.deleted_at)),
             Text(f"{item.image_count:,}", justify="right"),
             Text(format_size(item.size_bytes), justify="right"),
-            Text(text),
+            self._prompt_cell(item),
         )
 
     def _highlighted_key(self) -> str | None:

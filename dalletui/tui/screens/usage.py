@@ -14,12 +14,13 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState
 
 from dalletui.errors import DalleTuiError
 from dalletui.textsafe import printable, printable_message
 from dalletui.tui.latest import Latest
+from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.status import StatusLine
 from dalletui.tui.widgets.usage_cards import POSSIBLY_BILLED_EXPLAINED, UsageCard
 from dalletui.tui.widgets.usage_chart import (
@@ -28,6 +29,11 @@ from dalletui.tui.widgets.usage_chart import (
     DayModelPanel,
     Metric,
     cell_text,
+    heading,
+    room_for,
+    scrollbar_room,
+    table_width,
+    two_lines,
 )
 
 if TYPE_CHECKING:
@@ -105,11 +111,14 @@ class UsageScreen(Screen[None]):
                 yield DataTable(id="usage-model-table", cursor_type="row", zebra_stripes=True)
                 yield Static(id="usage-models-empty")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         """Four cards in a row when they fit, else two by two."""
         self.query_one("#usage-cards").set_class(event.size.width < WIDE_CARDS, "-narrow")
+        if self.report is not None:
+            # Headings wrap or not by the room the panel has once laid out at the new size.
+            self.call_after_refresh(self._show_models, self.report.models)
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -188,20 +197,19 @@ class UsageScreen(Screen[None]):
 
     def _show_models(self, models: list[UsageTotals]) -> None:
         """A row per model; the unknown and possibly billed columns only when any has some
-        (then the cost reads ``≥``), so that the common case fits 80 columns."""
+        (then the cost reads ``≥``). Headings go on two lines when one line would not fit, so
+        that the common case fits 80 columns and the cost column is never cut."""
         table = self.query_one("#usage-model-table", DataTable)
         table.clear(columns=True)
         unknown = any(row.unknown_cost_count for row in models)
         billed = any(row.possibly_billed for row in models)
-        table.add_column("Model", key="model")
         headings = [("Images", "images"), ("Tokens in", "input"), ("Tokens out", "output")]
         headings.append(("Cost", "cost"))
         if unknown:
             headings.append(("Unknown", "unknown"))
         if billed:
             headings.append(("Possibly billed", "possibly_billed"))
-        for label, key in headings:
-            table.add_column(Text(label, justify="right"), key=key)
+        rows = []
         for row in models:
             cells = [
                 Text(printable(row.label, single_line=True)),
@@ -214,7 +222,42 @@ class UsageScreen(Screen[None]):
                 cells.append(_count(row.unknown_cost_count))
             if billed:
                 cells.append(_count(row.possibly_billed))
-            table.add_row(*cells, key=row.label)
+            rows.append((row.label, cells))
+        labels = ["Model", *(label for label, _ in headings)]
+
+        data = [
+            max((row_cells[i].cell_len for _, row_cells in rows), default=0)
+            for i in range(len(labels))
+        ]
+
+        def widths(wrap: bool) -> list[int]:
+            shown = [
+                two_lines(label, fit) if wrap else label
+                for label, fit in zip(labels, data, strict=True)
+            ]
+            return [
+                max(fit, *(len(line) for line in label.split("\n")))
+                for label, fit in zip(shown, data, strict=True)
+            ]
+
+        panel = self.query_one("#usage-models", Vertical)
+        room = room_for(panel, self.size.width - 6)
+
+        def fits(wrap: bool) -> bool:
+            lines = len(rows) + (2 if wrap else 1)
+            return table_width(table, widths(wrap)) <= room - scrollbar_room(table, lines)
+
+        wrap = not fits(False)
+        table.header_height = 2 if wrap else 1
+        # Widths given, not measured on idle (see DayModelPanel.show).
+        column_widths = widths(wrap)
+        keys = ["model", *(key for _, key in headings)]
+        for index, (label, key) in enumerate(zip(labels, keys, strict=True)):
+            width = column_widths[index]
+            shown = heading(label, wrap=wrap, fit=width, right=index > 0)
+            table.add_column(shown, key=key, width=width)
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
         table.display = bool(models)
         note = self.query_one("#usage-models-empty", Static)
         incomplete = any(not row.cost_known for row in models)

@@ -18,6 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Label, Select
 
 from dalletui.generation.catalog import ModelCatalog, ModelSpec
+from dalletui.tui.widgets.toggles import StateCheckbox
 
 #: How many partial images a request streams when partial previews are on.
 PARTIAL_PREVIEWS = 2
@@ -98,7 +99,7 @@ class ParamPickers(Widget):
                 defaults.get("output_format"),
                 "File format of the saved image",
             )
-            yield Checkbox(
+            yield StateCheckbox(
                 "Partial previews",
                 value=bool(defaults.get("partial_images")),
                 id="pick-partials",

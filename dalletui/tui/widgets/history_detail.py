@@ -1,17 +1,22 @@
 """The History screen's detail pane: one prompt in full, with its generations as thumbnails.
 
 The pane shows what it is handed. The prompt's own fields come with the list row (instant);
-its generations arrive later from a worker, for the prompt still shown, or are ignored.
+its generations arrive later from a worker, for the prompt still shown, or are ignored. Each
+image is a card that takes the focus; enter on it opens the image view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -21,7 +26,7 @@ from dalletui.tui import graphics
 from dalletui.tui.widgets.results import kind_label
 
 if TYPE_CHECKING:
-    from dalletui.services.history import Generation, Prompt
+    from dalletui.services.history import Generation, GenerationRow, PromptRow, UsageStat
 
 MUTED = "$foreground-muted"
 #: Cells a thumbnail occupies (square at the usual 1:2 cell shape); the box never changes,
@@ -42,12 +47,11 @@ def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
-def cost_text(generation: Generation) -> Content:
-    """Cost of one generation: offline is free, unknown stays visibly unknown."""
-    usage = getattr(generation, "usage_row", None)
+def cost_text(generation: Generation, usage: UsageStat | None = None) -> Content:
+    """Cost of one generation (``usage``: its ledger row): offline is free, unknown says so."""
     if generation.offline:
         return Content.styled("offline", MUTED)
-    if getattr(generation, "imported", False):  # another tool's image: no cost of ours
+    if generation.imported:  # another tool's image: no cost of ours
         return Content.styled(
             f"imported from {printable(generation.provider, single_line=True)}", MUTED
         )
@@ -60,8 +64,22 @@ def cost_text(generation: Generation) -> Content:
     return Content(format_money(usage.cost))
 
 
-def generation_lines(generation: Generation) -> Content:
+def _status_label(row: GenerationRow) -> str:
+    """``Cancelled · 10 images asked``, ``Rate limit · 2 of 4 images not returned``."""
+    generation = row.generation
+    label = generation.status.replace("_", " ").capitalize()
+    if generation.status == "failed" or generation.error_kind:
+        label = kind_label(generation.error_kind) if generation.error_kind else label
+    if row.partial:
+        return f"{label} · {row.rows:,} of {row.asked:,} images not returned"
+    if row.asked > 1:
+        return f"{label} · {plural(row.asked, 'image')} asked"
+    return label
+
+
+def generation_lines(row: GenerationRow) -> Content:
     """The text beside a thumbnail: what was asked, what happened, what it cost."""
+    generation = row.generation
     mark, colour = _STATUS_MARK.get(generation.status, ("?", MUTED))
     head = Content.assemble(
         (printable(generation.model, single_line=True), "bold"),
@@ -74,38 +92,85 @@ def generation_lines(generation: Generation) -> Content:
             printable(f"{generation.quality} · {generation.output_format}", single_line=True),
             (f" · {generation.duration_display}", MUTED),
         )
-        cost = cost_text(generation)
+        cost = cost_text(generation, row.usage)
         when = Content.styled(humanize_age(generation.created_at), MUTED)
         tail = Content.assemble(cost, (" · ", MUTED), when) if cost.plain else when
         return Content("\n").join([head, facts, tail])
-    label = generation.status.capitalize()
-    if generation.status == "failed" or generation.error_kind:
-        label = kind_label(generation.error_kind) if generation.error_kind else label
-    lines = [
-        head,
-        Content.assemble((f"{mark} {label}", f"bold {colour}")),
-    ]
-    if generation.error_message:
+    lines = [head, Content.assemble((f"{mark} {_status_label(row)}", f"bold {colour}"))]
+    said = (generation.error_message or "").strip().rstrip(".").lower()
+    if said and said != generation.status.replace("_", " "):  # not "Cancelled" twice
         # Server text: rows written before redaction existed may still echo a key.
         lines.append(Content.styled(printable_message(generation.error_message), colour))
     lines.append(Content.styled(humanize_age(generation.created_at), MUTED))
     return Content("\n").join(lines)
 
 
-class GenerationCard(Horizontal):
-    """One generation: its thumbnail (when there is an image) beside its facts."""
+def generations_title(rows: Sequence[GenerationRow]) -> Content:
+    """``2 generations · 1 cancelled request``: images, then requests without one, by status."""
+    images = sum(1 for row in rows if row.is_image)
+    parts: list[str | tuple[str, str]] = [(plural(images, "generation"), "bold")]
+    without: dict[str, int] = {}
+    for row in rows:
+        if not row.is_image:
+            word = "under way" if row.status == "pending" else row.status.replace("_", " ")
+            without[word] = without.get(word, 0) + 1
+    for word, count in without.items():
+        if word == "under way":
+            parts.append((f" · {plural(count, 'request')} under way", MUTED))
+        else:
+            parts.append((f" · {count:,} {word} request{'' if count == 1 else 's'}", MUTED))
+    if len(rows) > MAX_GENERATIONS:
+        parts.append((f" · newest {MAX_GENERATIONS} shown, g for all", MUTED))
+    return Content.assemble(*parts)
 
-    def __init__(self, generation: Generation) -> None:
-        classes = f"generation-card -{generation.status}"
-        super().__init__(classes=classes)
-        self.generation = generation
+
+class GenerationCard(Horizontal):
+    """One generation: its thumbnail (when there is an image) beside its facts.
+
+    An image's card takes the focus; enter (or a double click) asks for the image view.
+    """
+
+    HELP_TITLE: ClassVar[str] = "Image in the detail pane"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "enter",
+            "choose",
+            "View",
+            id="history-detail.view",
+            tooltip="Open the image: large, with its parameters, cost and file",
+        ),
+    ]
+
+    @dataclass
+    class Chosen(Message):
+        """The user asked to view this card's image."""
+
+        card: GenerationCard
+
+    def __init__(self, row: GenerationRow) -> None:
+        super().__init__(classes=f"generation-card -{row.status}")
+        self.row = row
+        self.can_focus = row.is_image
+
+    @property
+    def generation(self) -> Generation:
+        return self.row.generation
 
     def compose(self) -> ComposeResult:
-        generation = self.generation
-        if generation.status == "succeeded":
+        row = self.row
+        if row.is_image:
             with Vertical(classes="thumb-box"):
-                yield graphics.preview(generation.thumbnail_path, classes="thumb", box=THUMB_BOX)
-        yield Static(generation_lines(generation), classes="generation-facts")
+                yield graphics.preview(
+                    row.generation.thumbnail_path, classes="thumb", box=THUMB_BOX
+                )
+        yield Static(generation_lines(row), classes="generation-facts")
+
+    def action_choose(self) -> None:
+        self.post_message(self.Chosen(self))
+
+    def on_click(self, event: events.Click) -> None:
+        if self.row.is_image and event.chain == 2:
+            self.post_message(self.Chosen(self))
 
 
 class PromptDetail(VerticalScroll):
@@ -114,7 +179,7 @@ class PromptDetail(VerticalScroll):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.prompt_id: int | None = None
-        self.generations: list[Generation] = []
+        self.rows: list[GenerationRow] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-text", classes="detail-text")
@@ -127,7 +192,7 @@ class PromptDetail(VerticalScroll):
 
     # -- the prompt (instant) -------------------------------------------------------------
 
-    def show_prompt(self, prompt: Prompt | None, empty: str = "") -> None:
+    def show_prompt(self, prompt: PromptRow | None, empty: str = "") -> None:
         """Show a prompt's own fields at once; its generations follow via ``show_generations``."""
         changed = prompt is None or prompt.id != self.prompt_id
         self.prompt_id = None if prompt is None else prompt.id
@@ -145,22 +210,21 @@ class PromptDetail(VerticalScroll):
         self.border_title = f"Prompt #{prompt.id}"
         text.update(Content(printable(prompt.text)))
         meta.update(self._meta(prompt))
-        count = getattr(prompt, "generation_count", 0) or 0
         if changed:
             self.scroll_home(animate=False)
-            if count == 0:
+            if not prompt.has_generations:
                 self._clear_generations()
                 title.update(Content.styled("No images yet: enter opens it in Compose.", MUTED))
             else:
                 self.query_one("#detail-generations").set_class(True, "-stale")
-                title.update(Content.styled(f"{plural(count, 'generation')} · loading…", MUTED))
+                title.update(Content.styled(f"{_counted(prompt)} · loading…", MUTED))
 
-    def show_favorite(self, prompt: Prompt) -> None:
+    def show_favorite(self, prompt: PromptRow) -> None:
         if prompt.id == self.prompt_id:
             self.query_one("#detail-meta", Static).update(self._meta(prompt))
 
     @staticmethod
-    def _meta(prompt: Prompt) -> Content:
+    def _meta(prompt: PromptRow) -> Content:
         star = (
             Content.styled("★ Favourite", "bold $text-warning")
             if prompt.is_favorite
@@ -177,32 +241,47 @@ class PromptDetail(VerticalScroll):
 
     # -- its generations (after a worker) ------------------------------------------------
 
-    def show_generations(self, prompt_id: int, generations: Sequence[Generation]) -> None:
+    def show_generations(self, prompt_id: int, rows: Sequence[GenerationRow]) -> None:
         """Show the generations of ``prompt_id`` if it is still the prompt on display."""
         if prompt_id != self.prompt_id:
             return
-        self.generations = list(generations)
+        self.rows = list(rows)
         title = self.query_one("#detail-generations-title", Static)
         box = self.query_one("#detail-generations", Vertical)
-        if not generations:
+        if not rows:
             title.update(Content.styled("No images yet: enter opens it in Compose.", MUTED))
         else:
-            failed = sum(1 for g in generations if g.status != "succeeded")
-            parts: list[str | tuple[str, str]] = [(plural(len(generations), "generation"), "bold")]
-            if failed:
-                parts.append((f" · {failed:,} without image", MUTED))
-            if len(generations) > MAX_GENERATIONS:
-                parts.append((f" · newest {MAX_GENERATIONS} shown, g for all", MUTED))
-            title.update(Content.assemble(*parts))
-        cards: list[Widget] = [GenerationCard(g) for g in generations[:MAX_GENERATIONS]]
+            title.update(generations_title(rows))
+        cards: list[Widget] = [GenerationCard(row) for row in rows[:MAX_GENERATIONS]]
         with self.app.batch_update():
             box.remove_children()
             box.set_class(False, "-stale")
             if cards:
                 box.mount_all(cards)
 
+    @property
+    def images(self) -> list[GenerationRow]:
+        """The images of the prompt shown (all loaded, not only the cards on display)."""
+        return [row for row in self.rows if row.is_image]
+
+    @property
+    def focused_card(self) -> GenerationCard | None:
+        focused = self.screen.focused
+        if isinstance(focused, GenerationCard) and self in focused.ancestors:
+            return focused
+        return None
+
     def _clear_generations(self) -> None:
-        self.generations = []
+        self.rows = []
         box = self.query_one("#detail-generations", Vertical)
         box.set_class(False, "-stale")
         box.remove_children()
+
+
+def _counted(prompt: PromptRow) -> str:
+    """What the list row already knows: ``2 generations · 1 request without image``."""
+    text = plural(prompt.generation_count, "generation")
+    failed = prompt.failed_requests + prompt.pending_requests
+    if failed:
+        text += f" · {plural(failed, 'request')} without image"
+    return text

@@ -17,8 +17,9 @@ from textual.content import Content
 from textual.widgets import Checkbox, Input, Select
 
 from dalletui import timeutil
-from dalletui.services.history import PromptQuery
+from dalletui.services.history import ImageScope, PromptQuery
 from dalletui.textsafe import printable
+from dalletui.tui.widgets.toggles import StateCheckbox
 
 #: (label, key) of the period picker; the key names a start time relative to now.
 PERIODS: tuple[tuple[str, str], ...] = (
@@ -60,14 +61,21 @@ class HistoryFilters:
             prefix_last=True,
         )
 
+    def scope(self) -> ImageScope:
+        """The images these filters keep, for the gallery (text and ★ on the prompt, model and
+        period on the image)."""
+        return ImageScope(self.query())
+
     @property
     def active(self) -> bool:
         """True when anything narrows the list."""
         return bool(self.text.strip() or self.favorites_only or self.model or self.period != "any")
 
-    def describe(self) -> str:
-        """A short summary of the narrowing filters, for the list's title."""
+    def describe(self, *, with_text: bool = False) -> str:
+        """A short summary of the narrowing filters, for the list's (or gallery's) title."""
         parts = []
+        if with_text and self.text.strip():
+            parts.append(f"“{' '.join(self.text.split())}”")
         if self.favorites_only:
             parts.append("★ only")
         if self.model:
@@ -105,7 +113,7 @@ class FilterBar(Horizontal):
             id="filter-period",
             tooltip="Only prompts used in this period",
         )
-        yield Checkbox(
+        yield StateCheckbox(
             "★ only",
             id="filter-favorites",
             compact=True,

@@ -1,13 +1,13 @@
-"""The History screen's gallery: every image, newest first, one screenful (page) at a time.
+"""The gallery's grid: images, newest first, one screenful (page) at a time.
 
 Paging rather than scrolling keeps terminal graphics cheap (a sixel image is re-sent on every
-redraw) and the number of image widgets bounded. The gallery asks the screen for pages with
-``PageRequest``; the screen loads them by keyset (``before_id``) and hands them back.
+redraw) and the number of image widgets bounded. The gallery asks its screen for pages with
+``PageRequest`` and says when the number of cards that fit changes with ``Resized``; the screen
+loads pages by keyset and hands them back with ``show_page``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -25,11 +25,20 @@ from dalletui.tui import graphics
 from dalletui.tui.widgets.history_detail import MUTED, THUMB_BOX, cost_text
 
 if TYPE_CHECKING:
-    from dalletui.services.history import Generation
+    from dalletui.services.history import Generation, GenerationRow, Page
 
-#: Which card gets the focus when a page is shown: the first, the last, none, or an index
-#: (after the card there was trashed or restored; clamped to the cards shown).
-GalleryFocus = Literal["first", "last", "none"] | int
+
+@dataclass(frozen=True)
+class FocusImage:
+    """Focus the card of this image when it is on the page shown (else the nearest place)."""
+
+    generation_id: int
+    index: int = 0
+
+
+#: Which card gets the focus when a page is shown: the first, the last, none, a place on the
+#: page (after the card there was trashed; clamped to the cards shown), or one image.
+GalleryFocus = Literal["first", "last", "none"] | int | FocusImage
 
 #: Outer size of one card in cells (thumbnail, two lines of prompt, two of facts, border).
 CARD_WIDTH = 24
@@ -38,7 +47,12 @@ GUTTER = 1
 
 
 class GalleryCard(Vertical, can_focus=True):
-    """One image: thumbnail, the start of its prompt, model, size and cost."""
+    """One image: thumbnail, the start of its prompt, model, size and cost.
+
+    The card keeps its own favourite state (``favorite``); the row it shows is never changed.
+    """
+
+    HELP_TITLE: ClassVar[str] = "Gallery card"
 
     @dataclass
     class Chosen(Message):
@@ -46,29 +60,34 @@ class GalleryCard(Vertical, can_focus=True):
 
         card: GalleryCard
 
-    def __init__(self, generation: Generation) -> None:
+    def __init__(self, row: GenerationRow) -> None:
         super().__init__(classes="gallery-card")
-        self.generation = generation
+        self.row = row
+        self.favorite = row.prompt_favorite
+
+    @property
+    def generation(self) -> Generation:
+        return self.row.generation
+
+    @property
+    def generation_id(self) -> int:
+        return self.row.id
 
     @property
     def prompt_id(self) -> int:
-        return int(self.generation.prompt_id)
+        return self.row.prompt_id
 
     @property
     def prompt_text(self) -> str:
-        return str(self.generation.prompt.text)
-
-    @property
-    def favorite(self) -> bool:
-        return bool(self.generation.prompt.is_favorite)
+        return self.row.prompt_text
 
     def compose(self) -> ComposeResult:
-        generation = self.generation
+        generation = self.row.generation
         with Vertical(classes="thumb-box"):
             yield graphics.preview(generation.thumbnail_path, classes="thumb", box=THUMB_BOX)
         flat = printable(self.prompt_text, single_line=True)
         yield Static(Content(shorten(flat, 2 * (CARD_WIDTH - 4))), classes="card-prompt")
-        cost = cost_text(generation)
+        cost = cost_text(generation, self.row.usage)
         facts = Content.assemble(
             (printable(generation.model, single_line=True), "bold"),
             "\n",
@@ -82,12 +101,12 @@ class GalleryCard(Vertical, can_focus=True):
         self._titles()
 
     def set_favorite(self, on: bool) -> None:
-        self.generation.prompt.is_favorite = on
+        self.favorite = on
         self._titles()
 
     def _titles(self) -> None:
         self.border_title = "★" if self.favorite else ""
-        self.border_subtitle = humanize_age(self.generation.created_at)
+        self.border_subtitle = humanize_age(self.row.generation.created_at)
         self.set_class(self.favorite, "-favorite")
 
     def on_click(self, event: events.Click) -> None:
@@ -139,11 +158,8 @@ class Gallery(Vertical):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._page_size = 0
-        self.page = 1
-        self.start = 0
-        self.has_more = False
-        self.loaded = False
-        self.generations: list[Generation] = []
+        self.page: Page[GenerationRow] | None = None
+        self.narrowed = ""
         self._columns = 1
 
     def compose(self) -> ComposeResult:
@@ -178,26 +194,35 @@ class Gallery(Vertical):
 
     # -- content ----------------------------------------------------------------------------
 
+    @property
+    def loaded(self) -> bool:
+        return self.page is not None
+
+    @property
+    def rows(self) -> list[GenerationRow]:
+        return list(self.page.items) if self.page is not None else []
+
+    @property
+    def has_more(self) -> bool:
+        return self.page is not None and self.page.next_cursor is not None
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page is not None and self.page.previous_cursor is not None
+
     def show_page(
         self,
-        generations: Sequence[Generation],
+        page: Page[GenerationRow],
         *,
-        page: int,
-        start: int,
-        has_more: bool,
         focus: GalleryFocus = "first",
     ) -> None:
         """Replace the cards with one page."""
-        self.loaded = True
         self.page = page
-        self.start = start
-        self.has_more = has_more
-        self.generations = list(generations)
         columns, _ = self._fit()
         self._columns = columns
         grid = self.query_one("#gallery-grid", Grid)
         grid.styles.grid_size_columns = columns
-        cards = [GalleryCard(g) for g in generations]
+        cards = [GalleryCard(row) for row in page.items]
         had_focus = self.has_focus_within
         with self.app.batch_update():
             grid.remove_children()
@@ -207,31 +232,56 @@ class Gallery(Vertical):
             grid.display = bool(cards)
             empty = self.query_one("#gallery-empty", Static)
             empty.display = not cards
-            empty.update(
-                Content.styled(
-                    "No images yet.\nGenerate one in Compose (F2); it will show here.", MUTED
-                )
-                if page == 1
-                else Content.styled("No older images.", MUTED)
-            )
-        if cards and (focus != "none" or had_focus):
-            if isinstance(focus, int):
-                target = cards[max(0, min(focus, len(cards) - 1))]
-            else:
-                target = cards[-1] if focus == "last" else cards[0]
+            empty.update(self._empty_text())
+        target = self._focus_target(cards, focus)
+        if target is not None and (focus != "none" or had_focus):
             self.call_after_refresh(target.focus)
 
+    @staticmethod
+    def _focus_target(cards: list[GalleryCard], focus: GalleryFocus) -> GalleryCard | None:
+        if not cards:
+            return None
+        if isinstance(focus, FocusImage):
+            for card in cards:
+                if card.generation_id == focus.generation_id:
+                    return card
+            return cards[max(0, min(focus.index, len(cards) - 1))]
+        if isinstance(focus, int):
+            return cards[max(0, min(focus, len(cards) - 1))]
+        return cards[-1] if focus == "last" else cards[0]
+
+    def _empty_text(self) -> Content:
+        page = self.page
+        if page is not None and page.total:
+            return Content.styled("No more images here: pgup goes back.", MUTED)
+        if self.narrowed:
+            return Content.styled(
+                "No image matches the search and filters.\nescape goes back to change them.",
+                MUTED,
+            )
+        return Content.styled(
+            "No images yet.\nGenerate one in Compose (F2); it will show here.", MUTED
+        )
+
     def _title(self) -> None:
-        count = len(self.generations)
-        if not count:
-            text = Content.styled("Images, newest first", "bold")
+        page = self.page
+        head = Content.styled("Images, newest first", "bold")
+        narrowed = (
+            Content.styled(f" · {printable(self.narrowed, single_line=True)}", "$text-accent")
+            if self.narrowed
+            else Content("")
+        )
+        if page is None or not page.items:
+            text = Content.assemble(head, narrowed)
         else:
-            first = self.start + 1
-            keys = "←↑↓→ move · enter reuse · f star · d delete · pgup/pgdn pages"
+            first = page.offset + 1
+            last = page.offset + len(page.items)
+            total = f" of {page.total:,}" if page.total is not None else ""
+            keys = "←↑↓→ move · enter view · pgup/pgdn pages"
             text = Content.assemble(
-                ("Images, newest first", "bold"),
-                (f" · page {self.page}", ""),
-                (f" · {first:,}–{first + count - 1:,}", MUTED),
+                head,
+                narrowed,
+                (f" · {first:,}–{last:,}{total}", MUTED),
                 ("  " + keys, MUTED),
             )
         self.query_one("#gallery-title", Static).update(text)
@@ -265,20 +315,25 @@ class Gallery(Vertical):
         index = cards.index(card) if card is not None else 0
         target = index + dx + dy * self._columns
         if target < 0:
-            if self.page > 1:
+            if self.has_previous:
                 self.post_message(self.PageRequest(self, -1, "last"))
         elif target >= len(cards):
             if self.has_more:
                 self.post_message(self.PageRequest(self, 1, "first"))
             elif dy and index // self._columns < (len(cards) - 1) // self._columns:
-                cards[-1].focus()  # a short last row: down lands on its last card
+                self._focus(cards[-1])  # a short last row: down lands on its last card
         else:
-            cards[target].focus()
+            self._focus(cards[target])
+
+    def _focus(self, card: GalleryCard) -> None:
+        # At once: ``focus()`` waits for the next idle, and the next arrow key of a quick burst
+        # (a held key, keys over SSH) would start again from the card it was meant to leave.
+        self.screen.set_focus(card)
 
     def action_page(self, direction: int) -> None:
         if direction > 0 and self.has_more:
             self.post_message(self.PageRequest(self, 1, "first"))
-        elif direction < 0 and self.page > 1:
+        elif direction < 0 and self.has_previous:
             self.post_message(self.PageRequest(self, -1, "first"))
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:

@@ -4,33 +4,39 @@ Rows arrive page by page (keyset pages from the history service); the list never
 itself. It posts ``NearEnd`` when the cursor or the scroll position comes close to the last
 loaded row, and the screen answers with the next page. A hundred thousand rows cost a Python
 list, not a hundred thousand widgets.
+
+While a search is on, the words it matched are highlighted, and a row whose first hit lies past
+the end of its cell shows the part of the prompt around that hit instead (after a ``…``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.cells import cell_len
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.style import Style as VisualStyle
 
 from dalletui.formatting import humanize_age
+from dalletui.services.search_hits import SearchMatcher, Span
 from dalletui.textsafe import printable
 
 if TYPE_CHECKING:
-    from dalletui.services.history import Prompt
+    from dalletui.services.history import PromptRow
 
 #: Ask for the next page when the cursor (or the bottom of the view) is this close to the end.
 NEAR_END_ROWS = 40
-_WORDS = re.compile(r'"([^"]+)"|(\S+)')
+#: Without a search only the start of a prompt can show: flattening 32k characters is waste.
+UNSEARCHED_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -57,14 +63,51 @@ class Columns:
         return cls(text=max(width - fixed, 8), uses=uses, age=age, gens=gens)
 
 
-def search_words(query: str) -> list[str]:
-    """The words (and quoted phrases) of a search, to highlight in the list."""
-    words = []
-    for match in _WORDS.finditer(query):
-        word = (match.group(1) or match.group(2) or "").strip("*")
-        if any(ch.isalnum() for ch in word):
-            words.append(word)
-    return words
+def _window_start(text: str, hit: Span, width: int) -> int:
+    """Where a row that must show ``hit`` starts: context before it, from a word's start.
+
+    When the rest of the prompt fits after the leading ``…``, the row is filled with what comes
+    before the hit; otherwise a quarter of the row goes to it, and the hit shows whole.
+    """
+    start, end = hit
+    tail = cell_len(text[start:])
+    if tail <= width - 1:
+        context = width - 1 - tail
+    else:
+        # Room for both ellipses and the hit itself.
+        context = max(0, min(width // 4, width - 2 - cell_len(text[start:end])))
+    begin, cells = start, 0
+    while begin > 0 and cells + cell_len(text[begin - 1]) <= context:
+        begin -= 1
+        cells += cell_len(text[begin])
+    if begin > 0 and text[begin - 1] != " ":
+        # Do not open on the tail of a cut word when a whole one follows before the hit.
+        space = text.find(" ", begin, start)
+        if space != -1:
+            begin = space + 1
+    while begin < start and text[begin] == " ":
+        begin += 1
+    return begin
+
+
+def prompt_cell(
+    text: str, hits: Sequence[Span], width: int, match: VisualStyle | str = "bold underline"
+) -> Content:
+    """A prompt in ``width`` cells with its search ``hits`` styled ``match``.
+
+    When the first hit would be cut off, the cell shows the part of the prompt around it,
+    after a leading ``…``. ``text`` is already printable (``textsafe.printable``).
+    """
+    content = Content(text)
+    for start, end in hits:
+        content = content.stylize(match, start, end)
+    if hits:
+        first_end = cell_len(text[: hits[0][1]])
+        fits = first_end <= (width if cell_len(text) <= width else width - 1)
+        begin = 0 if fits else _window_start(text, hits[0], width)
+        if begin > 0:
+            content = Content("…") + content[begin:]
+    return content.truncate(width, ellipsis=True, pad=True)
 
 
 class PromptList(ScrollView, can_focus=True):
@@ -129,7 +172,7 @@ class PromptList(ScrollView, can_focus=True):
         """The cursor moved to ``prompt`` (None when the list is empty)."""
 
         prompt_list: PromptList
-        prompt: Prompt | None
+        prompt: PromptRow | None
 
         @property
         def control(self) -> PromptList:
@@ -140,7 +183,7 @@ class PromptList(ScrollView, can_focus=True):
         """``prompt`` was double-clicked."""
 
         prompt_list: PromptList
-        prompt: Prompt
+        prompt: PromptRow
 
         @property
         def control(self) -> PromptList:
@@ -158,19 +201,20 @@ class PromptList(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.rows: list[Prompt] = []
+        self.rows: list[PromptRow] = []
         self.cursor = 0
         self.has_more = False
         self.empty_text = "Loading…"
         self._positions: dict[int, int] = {}
-        self._flat: dict[int, str] = {}
-        self._words: list[str] = []
+        #: Per prompt id: its one-line text and where the search hits it (drawn rows only).
+        self._flat: dict[int, tuple[str, list[Span]]] = {}
+        self._matcher = SearchMatcher()
 
     # -- data in ------------------------------------------------------------------------
 
     def replace(
         self,
-        items: Sequence[Prompt],
+        items: Sequence[PromptRow],
         *,
         has_more: bool,
         keep_id: int | None = None,
@@ -181,7 +225,7 @@ class PromptList(ScrollView, can_focus=True):
         self.rows = list(items)
         self.has_more = has_more
         self.empty_text = empty_text
-        self._words = search_words(search)
+        self._matcher = SearchMatcher.for_search(search)
         self._reindex()
         self._flat = {}
         self.cursor = self._positions.get(keep_id, 0) if keep_id is not None else 0
@@ -192,7 +236,7 @@ class PromptList(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Highlighted(self, self.highlighted))
 
-    def extend(self, items: Iterable[Prompt], *, has_more: bool) -> None:
+    def extend(self, items: Iterable[PromptRow], *, has_more: bool) -> None:
         """Append the next page (rows already present are skipped)."""
         for prompt in items:
             if prompt.id not in self._positions:
@@ -215,13 +259,13 @@ class PromptList(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Highlighted(self, self.highlighted))
 
-    def set_favorite(self, prompt_id: int, on: bool) -> Prompt | None:
+    def set_favorite(self, prompt_id: int, on: bool) -> PromptRow | None:
         """Show a new favourite state for a row; returns the row's prompt if it is loaded."""
         position = self._positions.get(prompt_id)
         if position is None:
             return None
-        prompt = self.rows[position]
-        prompt.is_favorite = on
+        prompt = self.rows[position].with_favorite(on)  # a new row: the old one is shared
+        self.rows[position] = prompt
         self._refresh_row(position)
         return prompt
 
@@ -238,7 +282,7 @@ class PromptList(ScrollView, can_focus=True):
     # -- data out -----------------------------------------------------------------------
 
     @property
-    def highlighted(self) -> Prompt | None:
+    def highlighted(self) -> PromptRow | None:
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
     def __len__(self) -> int:
@@ -346,68 +390,74 @@ class PromptList(ScrollView, can_focus=True):
         """A whole-line style: the component's colours blended over the list's background."""
         return self.get_component_rich_style(name)
 
-    def _fg(self, name: str) -> Style:
+    def _fg(self, name: str) -> VisualStyle:
         """A span style: the component's foreground only, so any line background shows."""
         full = self.get_component_rich_style(name)
-        return Style(color=full.color, bold=full.bold, underline=full.underline)
+        return VisualStyle.from_rich_style(
+            Style(color=full.color, bold=full.bold, underline=full.underline)
+        )
 
     def _header(self, columns: Columns, width: int, base: Style) -> Strip:
         style = self._style("prompt-list--header")
-        line = Text(" " + " " * Columns.STAR, style=style, no_wrap=True, end="")
-        line.append("Prompt".ljust(columns.text))
+        parts = [" " + " " * Columns.STAR, "Prompt".ljust(columns.text)]
         if columns.uses:
-            line.append(" " + "Uses".rjust(columns.uses))
+            parts.append(" " + "Uses".rjust(columns.uses))
         if columns.age:
-            line.append(" " + "Last used".ljust(columns.age))
+            parts.append(" " + "Last used".ljust(columns.age))
         if columns.gens:
-            line.append(" " + "Gens".rjust(columns.gens))
-        return self._strip(line, width, style)
+            parts.append(" " + "Gens".rjust(columns.gens))
+        return self._strip(Content("".join(parts)), width, style)
 
     def _note(self, text: str, width: int, base: Style) -> Strip:
         style = self._style("prompt-list--muted")
-        return self._strip(Text(text, style=style, no_wrap=True, end=""), width, style)
+        return self._strip(Content(text), width, style)
 
-    def _flat_text(self, prompt: Prompt) -> str:
-        flat = self._flat.get(prompt.id)
-        if flat is None:
-            # Only the start can ever show; flattening 32k characters per repaint is waste.
+    def _flat_text(self, prompt: PromptRow) -> tuple[str, list[Span]]:
+        """The prompt on one line, and the search's hits in it; computed once per search."""
+        found = self._flat.get(prompt.id)
+        if found is None:
+            text = prompt.text or ""
+            if not self._matcher:
+                text = text[:UNSEARCHED_CHARS]
             # printable: no control character from the prompt reaches the terminal.
-            flat = " ".join(printable((prompt.text or "")[:400], single_line=True).split())
-            self._flat[prompt.id] = flat
-        return flat
+            flat = " ".join(printable(text, single_line=True).split())
+            found = (flat, self._matcher.spans(flat) if self._matcher else [])
+            self._flat[prompt.id] = found
+        return found
 
     def _row(self, index: int, columns: Columns, width: int, base: Style) -> Strip:
         prompt = self.rows[index]
         style = base
         if index % 2:
             style = self._style("prompt-list--stripe")
-        if index == self.cursor:
+        on_cursor = index == self.cursor
+        if on_cursor:
             name = "prompt-list--cursor" if self.has_focus else "prompt-list--cursor-blurred"
             style = self._style(name)
-        muted = self._fg("prompt-list--muted")
-        line = Text(" ", style=style, no_wrap=True, end="")
-        line.append(
-            ("★" if prompt.is_favorite else " ").ljust(Columns.STAR),
-            self._fg("prompt-list--star"),
+        flat, hits = self._flat_text(prompt)
+        # On the cursor's block colours an accent colour can vanish: there a hit is bold and
+        # underlined in the cursor's own colour.
+        match = (
+            VisualStyle(bold=True, underline=True) if on_cursor else self._fg("prompt-list--match")
         )
-        text = Text(self._flat_text(prompt), no_wrap=True, overflow="ellipsis", end="")
-        if self._words:
-            match = self._fg("prompt-list--match")
-            text.highlight_words(self._words, match, case_sensitive=False)
-        text.truncate(columns.text, overflow="ellipsis", pad=True)
-        line.append_text(text)
+        parts: list[Content | tuple[str, VisualStyle] | str] = [
+            " ",
+            (
+                ("★" if prompt.is_favorite else " ").ljust(Columns.STAR),
+                self._fg("prompt-list--star"),
+            ),
+            prompt_cell(flat, hits, columns.text, match),
+        ]
         if columns.uses:
-            line.append(" " + f"{prompt.use_count:,}".rjust(columns.uses))
+            parts.append(" " + f"{prompt.use_count:,}".rjust(columns.uses))
         if columns.age:
-            line.append(" " + humanize_age(prompt.last_used_at)[: columns.age].ljust(columns.age))
+            parts.append(" " + humanize_age(prompt.last_used_at)[: columns.age].ljust(columns.age))
         if columns.gens:
-            count = getattr(prompt, "generation_count", 0) or 0
-            line.append(" ")
-            line.append(
-                (f"{count:,}" if count else "·").rjust(columns.gens), None if count else muted
-            )
-        return self._strip(line, width, style)
+            count = prompt.generation_count
+            shown = (f"{count:,}" if count else "·").rjust(columns.gens)
+            parts += [" ", (shown, self._fg("prompt-list--muted")) if not count else shown]
+        return self._strip(Content.assemble(*parts), width, style)
 
-    def _strip(self, line: Text, width: int, style: Style) -> Strip:
-        segments = list(line.render(self.app.console))
+    def _strip(self, line: Content, width: int, style: Style) -> Strip:
+        segments = line.render_segments(VisualStyle.from_rich_style(style))
         return Strip(segments).crop_extend(0, width, style).simplify()

@@ -40,16 +40,21 @@ class _Editor(ModalScreen[int | None]):
     def services(self) -> Services:
         return self.app.services  # type: ignore[attr-defined, no-any-return]
 
-    def buttons(self) -> ComposeResult:
+    def problems_and_buttons(self) -> ComposeResult:
+        """Why a save failed, in a bounded area that scrolls; the buttons docked under it, so
+        that no number of problems pushes them off a 24-line screen."""
+        with VerticalScroll(id="editor-problems-scroll"):
+            yield Static(id="editor-problems")
         with Horizontal(classes="editor-buttons"):
             yield Static("ctrl+s save · esc cancel", classes="editor-hint")
             yield Button("Cancel", id="editor-cancel", compact=True)
             yield Button("Save", id="editor-save", variant="primary", compact=True)
 
     def show_problems(self, problems: Sequence[str]) -> None:
-        problem_line = self.query_one("#editor-problems", Static)
-        problem_line.update(_problems_content(problems))
-        problem_line.display = bool(problems)
+        self.query_one("#editor-problems", Static).update(_problems_content(problems))
+        area = self.query_one("#editor-problems-scroll", VerticalScroll)
+        area.display = bool(problems)
+        area.scroll_home(animate=False)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -121,7 +126,7 @@ class TemplateEditor(_Editor):
                     compact=True,
                 )
             yield Label(
-                "Body · {name} is a placeholder, {a|b} picks each of a and b, {{ }} are braces",
+                "Body · {name} is a placeholder, {a|b} gives a and b, {{ }} are braces",
                 classes="editor-section",
                 markup=False,
             )
@@ -135,11 +140,10 @@ class TemplateEditor(_Editor):
             yield Label("Preview", classes="editor-section")
             with VerticalScroll(id="template-preview-scroll"):
                 yield TemplatePreview(id="template-preview")
-            yield Static(id="editor-problems")
-            yield from self.buttons()
+            yield from self.problems_and_buttons()
 
     def on_mount(self) -> None:
-        self.query_one("#editor-problems").display = False
+        self.query_one("#editor-problems-scroll").display = False
         self._refresh_preview()
         self.query_one("#template-name" if self.template is None else "#template-body").focus()
 
@@ -221,11 +225,10 @@ class VariableEditor(_Editor):
                 placeholder="watercolour\noil painting\npixel art",
             )
             yield Static(id="variable-check")
-            yield Static(id="editor-problems")
-            yield from self.buttons()
+            yield from self.problems_and_buttons()
 
     def on_mount(self) -> None:
-        self.query_one("#editor-problems").display = False
+        self.query_one("#editor-problems-scroll").display = False
         self._update_check()
         self.query_one("#variable-name" if self.variable is None else "#variable-values").focus()
 

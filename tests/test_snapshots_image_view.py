@@ -1,0 +1,134 @@
+"""SVG snapshots of the image view, the gallery and History at 80×24 and 160×45 (issue 12).
+
+The data is fixed: images are drawn by Pillow into a fixed folder (their paths show on screen),
+every time shown is relative to now and far from a boundary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from dalletui.services.context import Services
+from dalletui.tui.app import DalleTuiApp
+from tests.test_daily_image_view import add_image
+
+#: Where the pictures go: a fixed path, since the image view shows it.
+FOLDER = Path("/tmp/dalletui-snapshot-images")
+WIDE = (160, 45)
+NARROW = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_folder() -> Any:
+    shutil.rmtree(FOLDER, ignore_errors=True)
+    yield
+    shutil.rmtree(FOLDER, ignore_errors=True)
+
+
+def seed(services: Services) -> None:
+    """A fox (auto quality, applied high, revised prompt) newest; a whale; a cancelled n=4."""
+    now = dt.datetime.now()
+    whale = now - dt.timedelta(days=2, hours=5)
+    add_image(
+        services, "a blue whale under the northern lights", FOLDER, colour=(30, 70, 140), when=whale
+    )
+    cub = now - dt.timedelta(hours=5, minutes=20)
+    add_image(
+        services, "a fox cub asleep in autumn leaves", FOLDER, colour=(200, 120, 40), when=cub
+    )
+    fox = now - dt.timedelta(hours=2, minutes=10)
+    add_image(
+        services,
+        "a red fox in a snowy forest, watercolour",
+        FOLDER,
+        colour=(190, 60, 30),
+        quality="auto",
+        applied={"quality": "high", "size": "1024x1024", "background": "opaque"},
+        seed=7,
+        revised="A watercolour of a red fox standing in a snowy birch forest at dawn.",
+        cost="0.1670",
+        tokens=(31, 4160),
+        when=fox,
+    )
+    prompt = services.db.record_prompt_use(
+        "a red fox in a snowy forest, watercolour", when=fox, count=False
+    )
+    rows = services.db.create_generations(
+        prompt,
+        4,
+        provider="openai",
+        model="gpt-image-1.5",
+        size="1024x1536",
+        quality="high",
+        output_format="png",
+    )
+    services.db.fail_generations([r.id for r in rows], "cancelled", "cancelled", "Cancelled.")
+    for row in rows:
+        services.db.update_generation(row.id, created_at=fox - dt.timedelta(minutes=1))
+
+
+async def settle(pilot: Pilot[Any], times: int = 3) -> None:
+    for _ in range(times):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+
+
+async def open_history(pilot: Pilot[Any], services: Services) -> None:
+    seed(services)
+    pilot.app.refresh_status()
+    await pilot.press("f3")
+    await settle(pilot)
+    await pilot.pause(0.2)  # the detail pane loads once the selection settles
+    await settle(pilot)
+
+
+async def open_gallery(pilot: Pilot[Any], services: Services, search: str = "") -> None:
+    await open_history(pilot, services)
+    if search:
+        await pilot.press("slash", *search, "enter")
+        await pilot.pause(0.3)
+        await settle(pilot)
+    await pilot.press("g")
+    await settle(pilot, 4)
+
+
+async def open_image(pilot: Pilot[Any], services: Services) -> None:
+    await open_gallery(pilot, services)
+    await pilot.press("enter")
+    await settle(pilot, 4)
+
+
+@pytest.mark.parametrize("size", [WIDE, NARROW], ids=["160x45", "80x24"])
+def test_image_view(
+    snap_compare: Any, app: DalleTuiApp, services: Services, size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await open_image(pilot, services)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [WIDE, NARROW], ids=["160x45", "80x24"])
+def test_gallery_of_a_search(
+    snap_compare: Any, app: DalleTuiApp, services: Services, size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await open_gallery(pilot, services, search="fox")
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [WIDE, NARROW], ids=["160x45", "80x24"])
+def test_history_with_a_cancelled_request(
+    snap_compare: Any, app: DalleTuiApp, services: Services, size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await open_history(pilot, services)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
