@@ -25,10 +25,11 @@ from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 from textual.worker import Worker, WorkerState
 
-from dalletui.errors import DalleTuiError, ValidationError
-from dalletui.textsafe import printable, printable_message
+from dalletui.errors import ValidationError
+from dalletui.textsafe import printable
 from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged, ReusePrompt
+from dalletui.tui.notices import show_failure
 from dalletui.tui.widgets.batch_grid import (
     BatchCard,
     BatchEntry,
@@ -645,9 +646,6 @@ class BatchesScreen(Screen[None]):
         if event.state != WorkerState.ERROR or worker.group not in _GROUPS:
             return
         error = worker.error
-        title = error.title if isinstance(error, DalleTuiError) else "Batches"
-        self.notify(
-            printable_message(error), title=title, severity="error", timeout=8, markup=False
-        )
+        show_failure(self, error, "Batches")
         if worker.group == "batches-write":
             self.load()

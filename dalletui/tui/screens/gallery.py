@@ -19,11 +19,10 @@ from textual.screen import Screen
 from textual.widgets import Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from dalletui.errors import DalleTuiError
 from dalletui.services.history import KeysetPager, PageAsk, reuse_params
 from dalletui.services.trash import TrashRef
-from dalletui.textsafe import printable_message
 from dalletui.tui.messages import DataChanged, ReusePrompt
+from dalletui.tui.notices import show_failure, show_trash_problems
 from dalletui.tui.screens.image_view import ImageViewScreen
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.history_gallery import (
@@ -287,8 +286,7 @@ class GalleryScreen(Screen[None]):
         self.owner.history_changed()
         self._reload(place)  # the card after it takes its place, and the focus
         self.notify(f"Moved {ref.label} to the trash · u undo", title="Trash", timeout=6)
-        for problem in outcome.problems:
-            self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+        show_trash_problems(self, outcome.problems)
         self.refresh_bindings()
         self.post_message(DataChanged("trash"))
 
@@ -310,8 +308,7 @@ class GalleryScreen(Screen[None]):
         self._reload(focus)
         also = f" and prompt #{item.prompt_id}" if item.prompt_trashed else ""
         self.notify(f"Restored {item.ref.label}{also}.", title="Trash", timeout=4)
-        for problem in outcome.problems:
-            self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+        show_trash_problems(self, outcome.problems)
         self.post_message(DataChanged("trash"))
 
     # -- one error path -----------------------------------------------------------------------
@@ -321,10 +318,7 @@ class GalleryScreen(Screen[None]):
         if event.state != WorkerState.ERROR or event.worker.group not in _GROUPS:
             return
         error = event.worker.error
-        title = error.title if isinstance(error, DalleTuiError) else "Gallery"
-        self.notify(
-            printable_message(error), title=title, severity="error", timeout=8, markup=False
-        )
+        show_failure(self, error, "Gallery")
         if event.worker.group == "gallery":
             self.pager.failed()
         elif event.worker.group == "delete":

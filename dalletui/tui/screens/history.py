@@ -23,12 +23,12 @@ from textual.timer import Timer
 from textual.widgets import Checkbox, Header, Input, Select
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from dalletui.errors import DalleTuiError
 from dalletui.services.history import ImageScope, KeysetPager, PageAsk
 from dalletui.services.trash import TrashRef
-from dalletui.textsafe import printable, printable_message
+from dalletui.textsafe import printable
 from dalletui.tui.history_state import FavoriteWishes, UndoStack
 from dalletui.tui.messages import DataChanged, ReusePrompt
+from dalletui.tui.notices import show_failure, show_trash_problems
 from dalletui.tui.screens.gallery import GalleryScreen
 from dalletui.tui.screens.image_view import ImageViewScreen
 from dalletui.tui.widgets.footer import KeyFooter
@@ -472,8 +472,7 @@ class HistoryScreen(Screen[None]):
         if ref.kind == "generation":
             self.reload(keep_selection=True)  # its prompt has one image fewer
         self.notify(f"Moved {ref.label} to the trash · u undo", title="Trash", timeout=6)
-        for problem in outcome.problems:
-            self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+        show_trash_problems(self, outcome.problems)
         self.refresh_bindings()
         self.post_message(DataChanged("trash"))
 
@@ -494,8 +493,7 @@ class HistoryScreen(Screen[None]):
         self.reload(keep_id=item.prompt_id)  # back, and selected
         also = f" and prompt #{item.prompt_id}" if item.prompt_trashed else ""
         self.notify(f"Restored {item.ref.label}{also}.", title="Trash", timeout=4)
-        for problem in outcome.problems:
-            self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+        show_trash_problems(self, outcome.problems)
         self.post_message(DataChanged("trash"))
 
     # -- one error path ---------------------------------------------------------------------
@@ -507,10 +505,7 @@ class HistoryScreen(Screen[None]):
         if event.worker.node is not self:
             return
         error = event.worker.error
-        title = error.title if isinstance(error, DalleTuiError) else "History"
-        self.notify(
-            printable_message(error), title=title, severity="error", timeout=8, markup=False
-        )
+        show_failure(self, error, "History")
         group = event.worker.group
         if group == "search":
             self.pager.failed()

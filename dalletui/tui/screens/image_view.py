@@ -21,13 +21,13 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from dalletui.errors import DalleTuiError
 from dalletui.formatting import humanize_age
 from dalletui.services.history import reuse_params
-from dalletui.textsafe import printable, printable_message
+from dalletui.textsafe import printable
 from dalletui.tui import graphics
 from dalletui.tui.latest import Latest
 from dalletui.tui.messages import ReusePrompt
+from dalletui.tui.notices import show_failure
 from dalletui.tui.viewer import copy_path, show_in_viewer
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.history_detail import MUTED, cost_text
@@ -295,7 +295,4 @@ class ImageViewScreen(Screen[None]):
         if event.state != WorkerState.ERROR or event.worker.group != "image":
             return
         error = event.worker.error
-        title = error.title if isinstance(error, DalleTuiError) else "Image"
-        self.notify(
-            printable_message(error), title=title, severity="error", timeout=8, markup=False
-        )
+        show_failure(self, error, "Image")

@@ -17,11 +17,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from dalletui.errors import DalleTuiError, ValidationError
+from dalletui.errors import ValidationError
 from dalletui.formatting import shorten
 from dalletui.services.templates import Expansion, expand_with, scan
 from dalletui.textsafe import printable, printable_message
 from dalletui.tui.messages import DataChanged, ReusePrompt
+from dalletui.tui.notices import show_failure
 from dalletui.tui.widgets.batch_dialog import BatchDialog, BatchStart
 from dalletui.tui.widgets.batch_expansions import ExpansionPicker
 from dalletui.tui.widgets.confirm import ConfirmModal
@@ -620,8 +621,7 @@ class TemplatesScreen(Screen[None]):
             return
         if event.state == WorkerState.ERROR:
             error = event.worker.error
-            title = error.title if isinstance(error, DalleTuiError) else "Templates"
-            self.notify(printable_message(error), title=title, severity="error", markup=False)
+            show_failure(self, error, "Templates")
         elif event.state == WorkerState.SUCCESS and event.worker.group == "templates-write":
             self.notify(f"Deleted the {event.worker.result}.", timeout=3)
             self.post_message(DataChanged("templates"))

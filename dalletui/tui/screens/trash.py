@@ -18,12 +18,12 @@ from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import Worker, WorkerState
 
-from dalletui.errors import DalleTuiError
 from dalletui.formatting import humanize_age, shorten
 from dalletui.services.trash import format_size
-from dalletui.textsafe import printable, printable_message
+from dalletui.textsafe import printable
 from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged
+from dalletui.tui.notices import show_failure, show_trash_problems
 from dalletui.tui.widgets.confirm import ConfirmModal
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.history_detail import plural
@@ -268,8 +268,7 @@ class TrashScreen(Screen[None]):
         more = f" and {len(outcomes) - 3} more" if len(outcomes) > 3 else ""
         self.notify(f"Restored {names}{more}.", title="Trash", timeout=4)
         for outcome in outcomes:
-            for problem in outcome.problems:
-                self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+            show_trash_problems(self, outcome.problems)
         self.marked.clear()
         self.load()
         self.post_message(DataChanged("trash"))
@@ -315,8 +314,7 @@ class TrashScreen(Screen[None]):
             title="Trash",
             timeout=4,
         )
-        for problem in outcome.problems:
-            self.notify(problem, title="Trash", severity="warning", timeout=8, markup=False)
+        show_trash_problems(self, outcome.problems)
         self.marked.clear()
         self.load()
         self.post_message(DataChanged("trash"))
@@ -328,8 +326,5 @@ class TrashScreen(Screen[None]):
         if event.state != WorkerState.ERROR or event.worker.group not in _GROUPS:
             return
         error = event.worker.error
-        title = error.title if isinstance(error, DalleTuiError) else "Trash"
-        self.notify(
-            printable_message(error), title=title, severity="error", timeout=8, markup=False
-        )
+        show_failure(self, error, "Trash")
         self.load()  # show what the database really holds

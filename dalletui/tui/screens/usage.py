@@ -17,9 +17,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker, WorkerState
 
-from dalletui.errors import DalleTuiError
-from dalletui.textsafe import printable, printable_message
+from dalletui.textsafe import printable
 from dalletui.tui.latest import Latest
+from dalletui.tui.notices import show_failure
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.status import StatusLine
 from dalletui.tui.widgets.usage_cards import POSSIBLY_BILLED_EXPLAINED, UsageCard
@@ -269,5 +269,4 @@ class UsageScreen(Screen[None]):
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "usage-load" and event.state == WorkerState.ERROR:
             error = event.worker.error
-            title = error.title if isinstance(error, DalleTuiError) else "Usage"
-            self.notify(printable_message(error), title=title, severity="error", markup=False)
+            show_failure(self, error, "Usage")
