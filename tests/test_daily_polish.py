@@ -339,3 +339,18 @@ async def test_trash_fits_80_columns_with_the_prompt_shortened(
         assert cell.endswith("…") and cell.startswith("a lighthouse on a cliff")
         await pilot.resize_terminal(160, 45)
         await wait_until(pilot, lambda: str(table.get_cell_at((0, 5))) == long)
+
+
+async def test_the_status_line_sits_above_the_footer_on_an_empty_batches_screen(
+    app: DalleTuiApp,
+) -> None:
+    """With no batch the status line floated mid-screen under the explanation."""
+    from dalletui.tui.widgets.status import StatusLine
+
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f7")
+        await settle(pilot)
+        await wait_until(pilot, lambda: app.screen.has_class("-empty"))
+        await pilot.pause()
+        status = app.screen.query_one(StatusLine)
+        assert status.region.y == SMALL[1] - 2

@@ -61,8 +61,8 @@ POLL_ELSEWHERE_S = 1.0
 #: How many thumbnails one detail load decodes ahead of drawing.
 WARM_AHEAD = 48
 EMPTY = (
-    "No batches yet.\n\nOn the Templates screen (F4), b runs the selected template as a batch:\n"
-    "every combination of its variables, with the count and the cost shown before anything\n"
+    "No batches yet.\n\nOn the Templates screen (F4), b runs the selected template as a batch: "
+    "every combination of its variables, with the count and the cost shown before anything "
     "is sent. `dalletui batch run` does the same from a shell."
 )
 
