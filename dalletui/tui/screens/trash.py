@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import CellDoesNotExist
@@ -51,6 +52,22 @@ def summary(items: list[TrashItem]) -> str:
     size = format_size(sum(item.size_bytes or 0 for item in items))
     entries = f"{len(items):,} entr{'y' if len(items) == 1 else 'ies'}"
     return f"{entries} · {plural(images, 'image')} · {size}"
+
+
+class TrashTable(DataTable[Text]):
+    """The trash's table; it says when its width changed, so the columns are fitted again."""
+
+    class Resized(Message):
+        pass
+
+    _width = 0
+
+    def on_resize(self, event: events.Resize) -> None:
+        # The table's own Resize comes once its new size is set (the screen's may come first);
+        # it also comes when the columns change the virtual size, which needs no new fit.
+        if self.content_size.width != self._width:
+            self._width = self.content_size.width
+            self.post_message(self.Resized())
 
 
 class TrashScreen(Screen[None]):
@@ -102,7 +119,7 @@ class TrashScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="trash-summary")
-        yield DataTable(id="trash-table", cursor_type="row", zebra_stripes=True)
+        yield TrashTable(id="trash-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="trash-empty")
         yield StatusLine(id="status")
         yield KeyFooter()
@@ -136,10 +153,7 @@ class TrashScreen(Screen[None]):
         table.add_column("Prompt", key="prompt", width=prompt)
         return prompt
 
-    def on_resize(self) -> None:
-        # After the layout, when the table has its new width.
-        self.call_after_refresh(self._refit)
-
+    @on(TrashTable.Resized)
     def _refit(self) -> None:
         if self.items:
             self._fill(list(self.items.values()))
