@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from dalletui.services.history import KeysetPager, PageAsk, reuse_params
 from dalletui.services.trash import TrashRef
 from dalletui.tui.messages import DataChanged, ReusePrompt
-from dalletui.tui.notices import show_failure, show_trash_problems
+from dalletui.tui.notices import show_failure, show_restored, show_trashed
 from dalletui.tui.screens.image_view import ImageViewScreen
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.history_gallery import (
@@ -285,8 +285,7 @@ class GalleryScreen(Screen[None]):
         self.owner.undo.done(ref)
         self.owner.history_changed()
         self._reload(place)  # the card after it takes its place, and the focus
-        self.notify(f"Moved {ref.label} to the trash · u undo", title="Trash", timeout=6)
-        show_trash_problems(self, outcome.problems)
+        show_trashed(self, outcome)
         self.refresh_bindings()
         self.post_message(DataChanged("trash"))
 
@@ -306,9 +305,7 @@ class GalleryScreen(Screen[None]):
         self.owner.history_changed()
         focus = FocusImage(item.ref.id) if item.ref.kind == "generation" else None
         self._reload(focus)
-        also = f" and prompt #{item.prompt_id}" if item.prompt_trashed else ""
-        self.notify(f"Restored {item.ref.label}{also}.", title="Trash", timeout=4)
-        show_trash_problems(self, outcome.problems)
+        show_restored(self, outcome)
         self.post_message(DataChanged("trash"))
 
     # -- one error path -----------------------------------------------------------------------

@@ -28,7 +28,7 @@ from dalletui.services.trash import TrashRef
 from dalletui.textsafe import printable
 from dalletui.tui.history_state import FavoriteWishes, UndoStack
 from dalletui.tui.messages import DataChanged, ReusePrompt
-from dalletui.tui.notices import show_failure, show_trash_problems
+from dalletui.tui.notices import show_failure, show_restored, show_trashed
 from dalletui.tui.screens.gallery import GalleryScreen
 from dalletui.tui.screens.image_view import ImageViewScreen
 from dalletui.tui.widgets.footer import KeyFooter
@@ -471,8 +471,7 @@ class HistoryScreen(Screen[None]):
         self.undo.done(ref)
         if ref.kind == "generation":
             self.reload(keep_selection=True)  # its prompt has one image fewer
-        self.notify(f"Moved {ref.label} to the trash · u undo", title="Trash", timeout=6)
-        show_trash_problems(self, outcome.problems)
+        show_trashed(self, outcome)
         self.refresh_bindings()
         self.post_message(DataChanged("trash"))
 
@@ -491,9 +490,7 @@ class HistoryScreen(Screen[None]):
     def _restored(self, outcome: TrashOutcome) -> None:
         item = outcome.item
         self.reload(keep_id=item.prompt_id)  # back, and selected
-        also = f" and prompt #{item.prompt_id}" if item.prompt_trashed else ""
-        self.notify(f"Restored {item.ref.label}{also}.", title="Trash", timeout=4)
-        show_trash_problems(self, outcome.problems)
+        show_restored(self, outcome)
         self.post_message(DataChanged("trash"))
 
     # -- one error path ---------------------------------------------------------------------
