@@ -309,10 +309,11 @@ def test_a_failed_import_takes_back_what_it_counted(
     db: DatabaseManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dalletui.errors import StorageError
+    from dalletui.storage import prompt_import
     from dalletui.storage import prompts as prompt_store
 
     db.import_prompts(["kept"] * 2)
-    monkeypatch.setattr(prompt_store, "IMPORT_CHUNK", 10)
+    monkeypatch.setattr(prompt_import, "IMPORT_CHUNK", 10)
     original = prompt_store.PromptStore._merge_chunk
     calls = {"n": 0}
 
@@ -373,7 +374,7 @@ def test_migration_0005_takes_back_the_uses_of_requests_without_image(home: Path
     path = home / "dalletui.db"
     _database_at_0004(path)
     with DatabaseManager(path) as db:
-        assert db.schema_version() == 5
+        assert db.schema_version() == 6  # 0005, then 0006's search indexes
         fox, from_file = Prompt.get_by_id(1), Prompt.get_by_id(2)
         # 5 uses by 5 requests: 2 brought nothing (cancelled, possibly billed) and go.
         assert (fox.use_count, fox.imported_uses) == (3, 0)
@@ -384,7 +385,7 @@ def test_migration_0005_takes_back_the_uses_of_requests_without_image(home: Path
         assert Prompt.get_by_id(2).use_count == 3
     con = sqlite3.connect(path)
     try:
-        assert con.execute("PRAGMA user_version").fetchone() == (5,)
+        assert con.execute("PRAGMA user_version").fetchone() == (6,)
     finally:
         con.close()
 

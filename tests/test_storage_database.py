@@ -33,7 +33,8 @@ def test_open_creates_folders_tables_and_indexes(tmp_path: Path) -> None:
         for name in (
             "prompt_created_at",
             "prompt_is_favorite",
-            "prompt_last_used_at",
+            "prompts_recency",
+            "prompts_uses",
             "prompt_text_hash",
             "generation_prompt_id",
             "generation_batch_id",
@@ -52,15 +53,15 @@ def test_pragmas_and_schema_version(db: DatabaseManager) -> None:
     assert db.pragma("foreign_keys") == 1
     assert db.pragma("busy_timeout") == 30_000
     assert db.pragma("synchronous") == 1
-    assert db.schema_version() == 5
-    assert db.pragma("user_version") == 5
+    assert db.schema_version() == 6
+    assert db.pragma("user_version") == 6
 
 
 def test_reopen_runs_no_migration_twice_and_keeps_data(home: Path) -> None:
     with DatabaseManager(home / "dalletui.db") as db:
         db.record_prompt_use("kept across restarts")
     with DatabaseManager(home / "dalletui.db") as db:
-        assert db.schema_version() == 5
+        assert db.schema_version() == 6
         assert db.counts()["prompts"] == 1
 
 

@@ -14,7 +14,7 @@ import pytest
 from playhouse.migrations import Runner
 
 from dalletui.errors import StorageError
-from dalletui.storage import DatabaseManager, PromptQuery
+from dalletui.storage import DatabaseManager, PromptQuery, prompt_import
 from dalletui.storage import prompts as prompt_store
 from dalletui.storage.database import MIGRATIONS_DIR, code_schema_version
 from dalletui.storage.models import ImportJournal, Prompt, UsageStat, database
@@ -67,7 +67,7 @@ def test_migration_keeps_spend_and_makes_the_ledger_append_only(home: Path) -> N
     _old_database(path)
     db = DatabaseManager(path).open()
     try:
-        assert db.schema_version() == code_schema_version() == 5
+        assert db.schema_version() == code_schema_version() == 6
         assert db.usage_totals().cost == Decimal("0.0213")
         assert {u.request_key for u in UsageStat.select()} == {"k"}
         # The prompt holding an OSC 52 sequence was cleaned and merged into "a cat".
@@ -97,7 +97,7 @@ def test_a_newer_database_is_refused_and_left_byte_identical(home: Path) -> None
     with pytest.raises(StorageError) as refused:
         DatabaseManager(path).open()
     message = str(refused.value)
-    assert "newer dalletui" in message and "7" in message and "up to 5" in message
+    assert "newer dalletui" in message and "7" in message and "up to 6" in message
     assert path.read_bytes() == before
     wal = path.with_name(path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
@@ -107,7 +107,7 @@ def test_import_merges_in_short_chunks_and_is_all_or_nothing(
     db: DatabaseManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db.record_prompt_use("existing prompt")
-    monkeypatch.setattr(prompt_store, "IMPORT_CHUNK", 100)
+    monkeypatch.setattr(prompt_import, "IMPORT_CHUNK", 100)
     lines = ["existing prompt"] * 3 + [f"imported prompt {i}" for i in range(1000)]
     original = prompt_store.PromptStore._merge_chunk
     calls = {"n": 0}

@@ -32,6 +32,7 @@ from dalletui.storage.models import (
     UsageStat,
     normalize_prompt,
 )
+from dalletui.storage.prompts import PromptTotal
 
 if TYPE_CHECKING:
     from dalletui.generation.catalog import ModelCatalog
@@ -48,6 +49,7 @@ __all__ = [
     "Prompt",
     "PromptPage",
     "PromptQuery",
+    "PromptTotal",
     "PromptRow",
     "model_choices",
     "reuse_params",
@@ -442,6 +444,11 @@ class HistoryService:
 
     def count(self, query: PromptQuery) -> int:
         return self.db.count_prompts(query)
+
+    def total(self, query: PromptQuery, cap: int = 10_000) -> PromptTotal:
+        """How many prompts match, exact up to ``cap`` ("10,000+" past it): cheap to ask on
+        every keystroke, unlike ``count``, which reads every match."""
+        return self.db.count_prompts_capped(query, cap)
 
     def get(self, prompt_id: int) -> Prompt:
         return self.db.get_prompt(prompt_id)

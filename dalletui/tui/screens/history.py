@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Checkbox, Header, Input, Select
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from dalletui.services.history import ImageScope, KeysetPager, PageAsk
+from dalletui.services.history import ImageScope, KeysetPager, PageAsk, PromptTotal
 from dalletui.services.trash import TrashRef
 from dalletui.textsafe import printable
 from dalletui.tui.history_state import FavoriteWishes, UndoStack
@@ -45,9 +45,14 @@ if TYPE_CHECKING:
 #: Rows in the first page (paints fast) and in each page after it.
 FIRST_PAGE = 100
 NEXT_PAGE = 250
-#: Quiet time after a keystroke before searching, and after a move before loading details.
-SEARCH_DELAY = 0.2
+#: Quiet time after a keystroke before searching: none, the search starts on the key itself
+#: (the old 0.2 s debounce was most of the keystroke-to-results time); a burst of keys that
+#: arrives while one search runs is coalesced into one search for the newest text.
+SEARCH_DELAY = 0.0
+#: Quiet time after a move before loading details.
 DETAIL_DELAY = 0.12
+#: A search's matches are counted up to this many; past it the title says "10,000+ prompts".
+TOTAL_CAP = 10_000
 
 #: Worker groups whose failures this screen reports.
 _GROUPS = ("search", "page", "detail", "favorite", "reuse", "delete", "undo", "models")
@@ -141,11 +146,16 @@ class HistoryScreen(Screen[None]):
         super().__init__()
         self.filters = HistoryFilters()
         self.total: int | None = None
+        #: False when ``total`` is a cap ("10,000+"): the search matched more.
+        self._total_exact = True
         self.pager = KeysetPager()
         #: Shared with the gallery this screen opens.
         self.undo = UndoStack()
         self.favorites = FavoriteWishes()
-        self._search_timer: Timer | None = None
+        #: Search workers running (counted on the UI thread when they start and end).
+        self._searching = 0
+        #: Keys were typed while it ran: search again with the newest text when it ends.
+        self._search_pending = False
         self._detail_timer: Timer | None = None
         self._stale = True
         self._empty_hint = ""
@@ -210,18 +220,37 @@ class HistoryScreen(Screen[None]):
         if keep_selection and keep_id is None:
             chosen = self.prompt_list.highlighted
             keep_id = chosen.id if chosen is not None else None
+        self._searching += 1
         self._search(self.filters, self.pager.first(FIRST_PAGE), keep_id)
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
     def _search(self, filters: HistoryFilters, ask: PageAsk, keep_id: int | None) -> None:
         history = self.services.history
-        page = history.prompt_page(filters.query(), ask)
-        if get_current_worker().is_cancelled:
-            return
-        self.app.call_from_thread(self._show_first_page, ask, filters, page, keep_id)
-        total = history.count(filters.query())
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show_total, ask, total)
+        try:
+            page = history.prompt_page(filters.query(), ask)
+            if get_current_worker().is_cancelled:
+                return
+            self.app.call_from_thread(self._show_first_page, ask, filters, page, keep_id)
+            if self._search_pending:
+                return  # newer text waits: its page matters more than this count
+            # The whole history is counted exactly (once, not per key); a search up to a cap,
+            # "10,000+" past it: counting every match of a common prefix took longer than
+            # finding the page.
+            if filters.active:
+                total = history.total(filters.query(), TOTAL_CAP)
+            else:
+                total = PromptTotal(history.count(filters.query()), exact=True)
+            if not get_current_worker().is_cancelled:
+                self.app.call_from_thread(self._show_total, ask, total)
+        finally:
+            self.app.call_from_thread(self._search_done, ask)
+
+    def _search_done(self, _ask: PageAsk) -> None:
+        """A search worker ended: run the one the keys typed meanwhile asked for."""
+        self._searching = max(0, self._searching - 1)
+        if self._search_pending and not self._searching:
+            self._search_pending = False
+            self._apply_filters()
 
     def _show_first_page(
         self, ask: PageAsk, filters: HistoryFilters, page: Page[PromptRow], keep_id: int | None
@@ -242,14 +271,21 @@ class HistoryScreen(Screen[None]):
             empty_text=empty,
         )
 
-    def _show_total(self, ask: PageAsk, total: int) -> None:
+    def _show_total(self, ask: PageAsk, total: PromptTotal) -> None:
         if not self.pager.same_query(ask):
             return
-        self.total = total
+        self.total = total.count
+        self._total_exact = total.exact
         self._title()
 
     def _title(self) -> None:
-        count = "…" if self.total is None else plural(self.total, "prompt")
+        if self.total is None:
+            count = "…"
+        elif self._total_exact:
+            count = plural(self.total, "prompt")
+        else:
+            count = f"{self.total:,}+ prompts"
+        narrowed = self.filters.describe()
         narrowed = self.filters.describe()
         title = f"{count} · {narrowed}" if narrowed else count
         self.prompt_list.border_title = Content(printable(title, single_line=True))
@@ -279,9 +315,13 @@ class HistoryScreen(Screen[None]):
 
     @on(Input.Changed, "#search")
     def _search_typed(self) -> None:
-        if self._search_timer is not None:
-            self._search_timer.stop()
-        self._search_timer = self.set_timer(SEARCH_DELAY, self._apply_filters)
+        """Search now; while a search is still running, once more when it is done (with the
+        newest text), so keys typed faster than the database answers cost one search each
+        burst, not one per key."""
+        if self._searching:
+            self._search_pending = True
+        else:
+            self._apply_filters()
 
     @on(Select.Changed, "#history-filters Select")
     @on(Checkbox.Changed, "#filter-favorites")
@@ -289,7 +329,6 @@ class HistoryScreen(Screen[None]):
         self._apply_filters()
 
     def _apply_filters(self) -> None:
-        self._search_timer = None
         filters = self.query_one(FilterBar).filters
         if filters == self.filters:
             return
@@ -299,9 +338,8 @@ class HistoryScreen(Screen[None]):
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
-        if self._search_timer is not None:
-            self._search_timer.stop()
-            self._apply_filters()
+        if not self._searching:
+            self._apply_filters()  # no-op when the text was already searched
         self.prompt_list.focus()
 
     @work(thread=True, exclusive=True, group="models", exit_on_error=False)

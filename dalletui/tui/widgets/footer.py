@@ -15,6 +15,7 @@ from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -41,6 +42,12 @@ class KeyFooter(Footer):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, compact=True)
         self._laid_out_for = 0
+        #: What the composed keys are (key, display, description, action) left to right, and
+        #: their enabled states: a bindings change that leaves both alone costs no recompose.
+        self._shown_layout: tuple[tuple[str, str, str, str], ...] | None = None
+        self._shown_enabled: tuple[bool, ...] = ()
+        #: How many times the footer rebuilt its keys (tests count these).
+        self.recompose_count = 0
 
     def _choose(self, width: int) -> tuple[list[_Key], _Key | None]:
         """The keys shown left to right, and the palette key docked right (or None)."""
@@ -101,12 +108,64 @@ class KeyFooter(Footer):
         _node, binding, enabled, tooltip = active
         return _Key(binding, enabled, tooltip, app.get_key_display(binding))
 
+    @staticmethod
+    def _signature(
+        keys: list[_Key], palette: _Key | None
+    ) -> tuple[tuple[tuple[str, str, str, str], ...], tuple[bool, ...]]:
+        shown = [*keys, *([palette] if palette is not None else [])]
+        layout = tuple(
+            (key.binding.key, key.display, key.binding.description, key.binding.action)
+            for key in shown
+        )
+        return layout, tuple(key.enabled for key in shown)
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        """Textual's Footer recomposes on every bindings change, and a screen publishes one on
+        every highlight move (``refresh_bindings``): 54 rebuilds in 28 keystrokes. Here the
+        keys are chosen again (cheap) and compared with what is shown; the widgets are rebuilt
+        only when the keys or the width changed, and an enabled/disabled change is applied to
+        the FooterKey widgets in place."""
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if not (self.is_attached and screen is self.screen):
+            return
+        width = self.size.width or self.app.size.width
+        if self._shown_layout is None or width != self._laid_out_for:
+            self.call_after_refresh(self.recompose)
+            return
+        layout, enabled = self._signature(*self._choose(width))
+        if layout != self._shown_layout:
+            self.call_after_refresh(self.recompose)
+            return
+        if enabled != self._shown_enabled:
+            self._set_enabled(enabled)
+
+    def _set_enabled(self, enabled: tuple[bool, ...]) -> None:
+        """Enable or disable the shown keys without rebuilding them."""
+        widgets = list(self.query(FooterKey))
+        if len(widgets) != len(enabled):
+            self.call_after_refresh(self.recompose)
+            return
+        for widget, on in zip(widgets, enabled, strict=True):
+            if widget._disabled == (not on):
+                continue
+            widget._disabled = not on  # what its click handler checks (bell when disabled)
+            widget.set_class(not on, "-disabled")
+            widget.refresh()
+        self._shown_enabled = enabled
+
+    async def recompose(self) -> None:
+        self.recompose_count += 1
+        await super().recompose()
+
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
         width = self.size.width or self.app.size.width
         self._laid_out_for = width
         keys, palette = self._choose(width)
+        self._shown_layout, self._shown_enabled = self._signature(keys, palette)
         for key in keys:
             binding = key.binding
             yield FooterKey(

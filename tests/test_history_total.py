@@ -1,0 +1,45 @@
+"""History's title: the whole history counted exactly, a search counted up to a cap ("N+")."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dalletui.services.context import Services
+from dalletui.tui import graphics
+from dalletui.tui.app import DalleTuiApp, make_app
+from dalletui.tui.screens import history as history_module
+from dalletui.tui.screens.history import HistoryScreen
+
+
+async def test_title_counts_the_history_exactly_and_a_search_up_to_the_cap(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graphics.configure("halfcell")
+    monkeypatch.setattr(DalleTuiApp, "DEFAULT_MODE", "history")
+    monkeypatch.setattr(history_module, "TOTAL_CAP", 5)
+    start = dt.datetime.now() - dt.timedelta(hours=1)
+    for n in range(12):
+        services.db.record_prompt_use(f"castle number {n}", when=start + dt.timedelta(seconds=n))
+    services.db.record_prompt_use("a lonely whale", when=start)
+    app = make_app(services)
+    async with app.run_test(size=(100, 30)) as pilot:
+
+        async def settle() -> None:
+            for _ in range(3):
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+
+        await settle()
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        assert str(screen.prompt_list.border_title).startswith("13 prompts")
+        await pilot.press("slash", *"castle")
+        await settle()
+        assert str(screen.prompt_list.border_title).startswith("5+ prompts")
+        for _ in range(6):
+            await pilot.press("backspace")
+        await pilot.press(*"whale")
+        await settle()
+        assert str(screen.prompt_list.border_title) == "1 prompt"

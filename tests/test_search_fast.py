@@ -1,0 +1,114 @@
+"""History search sorts only ids through an index, and counts cheaply: same rows as before.
+
+Every filter x order x cursor paging is checked against a brute-force Python reference on a
+seeded database; EXPLAIN QUERY PLAN shows no temp b-tree for the sort on the main paths.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from dalletui.storage import DatabaseManager, PromptQuery
+
+WORDS = ["fox", "forest", "cyber", "city", "neon", "portrait", "the", "castle", "🔥", "100%"]
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> DatabaseManager:
+    path: Path = tmp_path_factory.mktemp("fast") / "dalletui.db"
+    db = DatabaseManager(path).open()
+    rng = random.Random(13)
+    texts = [" ".join(rng.choices(WORDS, k=rng.randint(1, 4))) + f" n{i}" for i in range(400)]
+    db.import_prompts(texts + rng.choices(texts, k=300))
+    for prompt in db.search_prompts(PromptQuery(limit=1000)).items[::9]:
+        db.set_favorite(prompt.id)
+    trashed = db.search_prompts(PromptQuery(limit=1000)).items[::17]
+    ids = ",".join(str(p.id) for p in trashed)
+    stamp = "2020-01-01 00:00:00.000000+00:00"
+    db.db.execute_sql(f"UPDATE prompts SET deleted_at = '{stamp}' WHERE id IN ({ids})")
+    return db
+
+
+def reference(db: DatabaseManager, text: str, order: str, favorites: bool) -> list[int]:
+    rows = db.db.execute_sql(
+        "SELECT id, text, last_used_at, use_count, is_favorite FROM prompts "
+        "WHERE deleted_at IS NULL"
+    ).fetchall()
+    words = text.lower().split()
+    keep = []
+    for row_id, body, used, uses, fav in rows:
+        tokens = body.lower().split()
+        if favorites and not fav:
+            continue
+        hit = all(any(t.startswith(w) for t in tokens) for w in words)
+        if words and not hit and text not in body:
+            continue
+        keep.append((used if order == "recent" else uses, row_id))
+    return [row_id for _, row_id in sorted(keep, reverse=True)]
+
+
+@pytest.mark.parametrize("order", ["recent", "uses"])
+@pytest.mark.parametrize("favorites", [False, True])
+@pytest.mark.parametrize("text", ["", "fox", "cy", "the", "neon city", "🔥", "castle n1"])
+def test_pages_match_reference(seeded: DatabaseManager, text: str, order: str, favorites: bool):
+    want = reference(seeded, text, order, favorites)
+    got: list[int] = []
+    cursor = None
+    while True:
+        page = seeded.search_prompts(
+            PromptQuery(text=text, order=order, favorites_only=favorites, limit=7, after=cursor)
+        )
+        got += [p.id for p in page.items]
+        for p in page.items:
+            assert hasattr(p, "image_count") and p.generation_count == p.image_count
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert got == want
+    total = seeded.count_prompts_capped(
+        PromptQuery(text=text, favorites_only=favorites), cap=10_000
+    )
+    assert (total.count, total.exact) == (len(want), True)
+    assert seeded.count_prompts(PromptQuery(text=text, favorites_only=favorites)) == len(want)
+
+
+def test_capped_count_says_more(seeded: DatabaseManager) -> None:
+    total = seeded.count_prompts_capped(PromptQuery(), cap=10)
+    assert (total.count, total.exact) == (10, False)
+    assert total.label() == "10+"
+    assert not seeded.count_prompts_capped(PromptQuery(text="fox"), cap=3).exact
+
+
+def plan(db: DatabaseManager, query: PromptQuery) -> str:
+    from dalletui.storage import search
+    from dalletui.storage.models import Prompt
+
+    conditions = db._prompt_conditions(query)
+    sort = Prompt.last_used_at if query.order == "recent" else Prompt.use_count
+    sql, params = (
+        Prompt.select(Prompt.id)
+        .where(*conditions)
+        .order_by(sort.desc(), Prompt.id.desc())
+        .limit(101)
+        .sql()
+    )
+    if db._walk_sort_index(query):
+        sql = search.indexed(sql, query.order)
+    rows = db.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+    return " | ".join(str(r[-1]) for r in rows)
+
+
+@pytest.mark.parametrize("order", ["recent", "uses"])
+def test_unfiltered_sort_uses_index(seeded: DatabaseManager, order: str) -> None:
+    text = plan(seeded, PromptQuery(order=order))
+    assert "TEMP B-TREE FOR ORDER BY" not in text, text
+    assert ("prompts_recency" if order == "recent" else "prompts_uses") in text
+
+
+def test_schema_has_no_duplicate_recency_index(seeded: DatabaseManager) -> None:
+    names = set(seeded.index_names())
+    assert "prompts_recency" in names and "prompts_uses" in names
+    assert "prompt_last_used_at" not in names and "prompt_use_count" not in names
