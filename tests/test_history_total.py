@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from textual import events
 
 from dalletui.services.context import Services
 from dalletui.tui import graphics
@@ -43,3 +44,40 @@ async def test_title_counts_the_history_exactly_and_a_search_up_to_the_cap(
         await pilot.press(*"whale")
         await settle()
         assert str(screen.prompt_list.border_title) == "1 prompt"
+
+
+async def test_a_burst_of_keys_still_ends_with_the_count_of_the_last_text(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys typed while a search runs are coalesced; the last search must still count (a key
+    whose text was already searched used to leave a pending flag that skipped the count)."""
+    import time
+
+    graphics.configure("halfcell")
+    monkeypatch.setattr(DalleTuiApp, "DEFAULT_MODE", "history")
+    start = dt.datetime.now() - dt.timedelta(hours=1)
+    for n in range(7):
+        services.db.record_prompt_use(f"castle number {n}", when=start + dt.timedelta(seconds=n))
+    services.db.record_prompt_use("a cat", when=start)
+    slow = services.history.prompt_page
+
+    def slow_page(*args: object, **kwargs: object) -> object:
+        time.sleep(0.03)
+        return slow(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services.history, "prompt_page", slow_page)
+    app = make_app(services)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(3):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await pilot.press("slash")
+        for key in "castle":
+            app.post_message(events.Key(key, key))
+        for _ in range(40):
+            await pilot.pause(0.02)
+            await app.workers.wait_for_complete()
+        assert screen.filters.text == "castle"
+        assert str(screen.prompt_list.border_title) == "7 prompts"

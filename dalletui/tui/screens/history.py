@@ -250,7 +250,10 @@ class HistoryScreen(Screen[None]):
         self._searching = max(0, self._searching - 1)
         if self._search_pending and not self._searching:
             self._search_pending = False
-            self._apply_filters()
+            if self.query_one(FilterBar).filters != self.filters:
+                self._apply_filters()
+            elif self.total is None:
+                self.reload(keep_selection=True)  # the search ended without its count
 
     def _show_first_page(
         self, ask: PageAsk, filters: HistoryFilters, page: Page[PromptRow], keep_id: int | None
@@ -318,6 +321,8 @@ class HistoryScreen(Screen[None]):
         """Search now; while a search is still running, once more when it is done (with the
         newest text), so keys typed faster than the database answers cost one search each
         burst, not one per key."""
+        if self.query_one(FilterBar).filters == self.filters:
+            return  # the text a running search already asks for (its change came late)
         if self._searching:
             self._search_pending = True
         else:
