@@ -137,7 +137,17 @@ async def test_delete_asks_first(app: DalleTuiApp, seeded: Services) -> None:
         await pilot.press("y")
         await settle(app, pilot)
         assert seeded.templates.list_templates() == []
-        assert "No templates yet" in text_of(app.screen.query_one("#template-heading", Static))
+
+        # The delete's worker then the list's reload, each ending on the UI thread: under load
+        # one settle can return between the two (a CI run on 2 busy cores).
+        def heading() -> str:
+            return text_of(app.screen.query_one("#template-heading", Static))
+
+        for _ in range(100):
+            if "No templates yet" in heading():
+                break
+            await settle(app, pilot)
+        assert "No templates yet" in heading()
 
 
 async def test_use_posts_reuse_prompt_and_compose_opens(
