@@ -557,7 +557,7 @@ async def test_ctrl_l_redraws_the_screen_and_its_images_everywhere(
 ) -> None:
     """ctrl+l is the terminal user's "draw it all again"; in the prompt editor too."""
     asked: list[object] = []
-    monkeypatch.setattr(graphics, "redraw", asked.append)
+    monkeypatch.setattr(graphics.Graphics, "redraw", lambda _layer, app: asked.append(app))
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
         assert isinstance(app.focused, TextArea)

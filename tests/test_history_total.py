@@ -81,3 +81,40 @@ async def test_a_burst_of_keys_still_ends_with_the_count_of_the_last_text(
             await app.workers.wait_for_complete()
         assert screen.filters.text == "castle"
         assert str(screen.prompt_list.border_title) == "7 prompts"
+
+
+async def test_a_delete_counts_down_an_exact_title_but_not_a_capped_one(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting from "13 prompts" shows 12; from "5+ prompts" it stays "5+" (more still match),
+    where subtracting from the cap once showed "4+"."""
+    graphics.configure("halfcell")
+    monkeypatch.setattr(DalleTuiApp, "DEFAULT_MODE", "history")
+    monkeypatch.setattr(history_module, "TOTAL_CAP", 5)
+    start = dt.datetime.now() - dt.timedelta(hours=1)
+    for n in range(12):
+        services.db.record_prompt_use(f"castle number {n}", when=start + dt.timedelta(seconds=n))
+    services.db.record_prompt_use("a lonely whale", when=start)
+    app = make_app(services)
+    async with app.run_test(size=(100, 30)) as pilot:
+
+        async def settle() -> None:
+            for _ in range(3):
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+
+        await settle()
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        screen.prompt_list.focus()
+        await pilot.press("d")
+        assert str(screen.prompt_list.border_title).startswith("12 prompts")
+        await settle()
+        await pilot.press("slash", *"castle")
+        await settle()
+        assert str(screen.prompt_list.border_title).startswith("5+ prompts")
+        screen.prompt_list.focus()
+        await pilot.press("d")
+        assert str(screen.prompt_list.border_title).startswith("5+ prompts")
+        await settle()
+        assert str(screen.prompt_list.border_title).startswith("5+ prompts")

@@ -6,8 +6,7 @@ Batches run in the app (``batch_runs``), not in a screen, so they keep going fro
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, overload
 
 from textual import events, on, work
 from textual.app import App
@@ -17,18 +16,13 @@ from textual.theme import Theme
 
 from dalletui.config import save_theme, saved_theme
 from dalletui.formatting import format_money
-from dalletui.tui import graphics
+from dalletui.tui import graphics as graphics_layer
 from dalletui.tui.commands import DalleTuiCommands
 from dalletui.tui.keys import build_keymap, known_bindings, readable_key
 from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged, ModelChanged, ReusePrompt
-from dalletui.tui.screens.batches import BatchesScreen
 from dalletui.tui.screens.compose import ComposeScreen
-from dalletui.tui.screens.help import HelpScreen
-from dalletui.tui.screens.history import HistoryScreen
-from dalletui.tui.screens.templates import TemplatesScreen
-from dalletui.tui.screens.trash import TrashScreen
-from dalletui.tui.screens.usage import UsageScreen
+from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.batch_runs import (
     BatchEnded,
     BatchesChanged,
@@ -39,25 +33,47 @@ from dalletui.tui.widgets.batch_runs import (
 )
 from dalletui.tui.widgets.confirm import Choice, ChoiceModal
 
-S = TypeVar("S")
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from textual.screen import Screen
+
     from dalletui.services.batch_plan import BatchPlan
     from dalletui.services.context import Services
     from dalletui.services.usage import BudgetStatus
+    from dalletui.tui.graphics import Graphics
+    from dalletui.tui.screens.batches import BatchesScreen
+    from dalletui.tui.screens.history import HistoryScreen
 
 
-def styles_dir() -> Path:
-    """``styles/`` inside the wheel (dalletui/styles), or at the top of a source checkout."""
-    packaged = Path(__file__).resolve().parents[1] / "styles"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "styles"
+def _history() -> Screen[None]:
+    from dalletui.tui.screens.history import HistoryScreen
+
+    return HistoryScreen()
 
 
-def stylesheets() -> list[str | Path]:
-    folder = styles_dir()
-    others = sorted(p for p in folder.glob("*.tcss") if p.name != "app.tcss")
-    return [folder / "app.tcss", *others]
+def _templates() -> Screen[None]:
+    from dalletui.tui.screens.templates import TemplatesScreen
+
+    return TemplatesScreen()
+
+
+def _batches() -> Screen[None]:
+    from dalletui.tui.screens.batches import BatchesScreen
+
+    return BatchesScreen()
+
+
+def _usage() -> Screen[None]:
+    from dalletui.tui.screens.usage import UsageScreen
+
+    return UsageScreen()
+
+
+def _trash() -> Screen[None]:
+    from dalletui.tui.screens.trash import TrashScreen
+
+    return TrashScreen()
 
 
 #: Why a batch stopped when dalletui was closed while it ran.
@@ -68,15 +84,19 @@ class DalleTuiApp(App[None]):
     """Compose, browse, template and account for images, from the keyboard."""
 
     TITLE = "dalletui"
-    CSS_PATH = stylesheets()
+    #: The app-wide styles and the first screen's (whose file also holds the ``.problem``,
+    #: ``.warning`` and ``.preview-*`` rules other screens use); every other screen names its
+    #: own files in its ``CSS_PATH``, read when it is first shown.
+    CSS_PATH = css_paths("app.tcss", "compose.tcss")
     COMMANDS = App.COMMANDS | {DalleTuiCommands}
     MODES = {
         "compose": ComposeScreen,
-        "history": HistoryScreen,
-        "templates": TemplatesScreen,
-        "batches": BatchesScreen,
-        "usage": UsageScreen,
-        "trash": TrashScreen,
+        # The other screens are imported and built when first shown (Textual calls these).
+        "history": _history,
+        "templates": _templates,
+        "batches": _batches,
+        "usage": _usage,
+        "trash": _trash,
     }
     DEFAULT_MODE = "compose"
     BINDINGS = [
@@ -161,9 +181,10 @@ class DalleTuiApp(App[None]):
     #: This month's spend against the monthly budget (None: no budget); the status line warns.
     budget: reactive[BudgetStatus | None] = reactive(None)
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, graphics: Graphics | None = None) -> None:
         super().__init__()
         self.services = services
+        self._graphics = graphics
         self.batch_runs = BatchRuns(self, services)
         self._status_base = ""
         self._status_loads = Latest()  # only the newest refresh sets the line
@@ -172,9 +193,10 @@ class DalleTuiApp(App[None]):
         self.model: str | None = None
         self._provider_label = ""
         self._today = ""
-        keymap = build_keymap(
-            services.settings.keys, known_bindings(type(self)), services.settings.config_path
-        )
+        keys = services.settings.keys
+        # Checking ``[keys]`` needs every binding, so every screen imported: only when it is set.
+        known = known_bindings(type(self)) if keys else {}
+        keymap = build_keymap(keys, known, services.settings.config_path)
         self.set_keymap(keymap.keymap)
         #: Binding id -> keys, as remapped by ``[keys]`` (the palette names other screens' keys).
         self.keymap_in_use: dict[str, str] = dict(keymap.keymap)
@@ -183,6 +205,12 @@ class DalleTuiApp(App[None]):
         for warning in keymap.warnings:
             log.warning("%s", warning)
         self._theme_kept = ""
+
+    @property
+    def graphics(self) -> Graphics:
+        """How this app draws images: the layer it was given (the launcher's decision), else
+        the default layer as configured when asked."""
+        return self._graphics if self._graphics is not None else graphics_layer.current()
 
     def on_mount(self) -> None:
         self._apply_theme()
@@ -252,10 +280,12 @@ class DalleTuiApp(App[None]):
 
     def action_redraw(self) -> None:
         """ctrl+l: every cell and image again (another program or a terminal bug left marks)."""
-        graphics.redraw(self)
+        self.graphics.redraw(self)
 
     def action_help(self) -> None:
         """Open Help for what is under it (a dialog too); again, close it."""
+        from dalletui.tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
         else:
@@ -273,7 +303,7 @@ class DalleTuiApp(App[None]):
         self.refresh_status()
         if message.what == "batch":
             # A batch ran in the background: History shows its prompts (now, or when shown).
-            history = self._mode_screen("history", HistoryScreen)
+            history = self._mode_screen("history")
             if history is not None:
                 history.data_arrived()
 
@@ -322,19 +352,26 @@ class DalleTuiApp(App[None]):
 
     async def show_batch(self, batch_id: int) -> None:
         await self.switch_mode("batches")
-        screen = self.screen
-        if isinstance(screen, BatchesScreen):
+        screen = self._batches_screen()
+        if screen is not None and screen.is_current:
             screen.select(batch_id)
 
     def _batches_screen(self) -> BatchesScreen | None:
-        return self._mode_screen("batches", BatchesScreen)
+        return self._mode_screen("batches")
 
-    def _mode_screen(self, mode: str, kind: type[S]) -> S | None:
-        """The screen of ``mode`` if it was ever shown."""
+    @overload
+    def _mode_screen(self, mode: Literal["history"]) -> HistoryScreen | None: ...
+    @overload
+    def _mode_screen(self, mode: Literal["batches"]) -> BatchesScreen | None: ...
+    def _mode_screen(self, mode: str) -> Screen[None] | None:
+        """The screen of ``mode`` if it was ever shown (its module is imported only then)."""
         try:
             stack = self.get_screen_stack(mode)
         except KeyError:
             return None
+        if not stack:
+            return None
+        kind = type(stack[0])  # the mode's own screen, under whatever it pushed
         found = [screen for screen in stack if isinstance(screen, kind)]
         return found[-1] if found else None
 
@@ -413,6 +450,6 @@ class DalleTuiApp(App[None]):
         return text
 
 
-def make_app(services: Services) -> DalleTuiApp:
+def make_app(services: Services, graphics: Graphics | None = None) -> DalleTuiApp:
     """The one factory the CLI and the tests use to build the app."""
-    return DalleTuiApp(services)
+    return DalleTuiApp(services, graphics)

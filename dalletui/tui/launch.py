@@ -51,15 +51,16 @@ def launch(settings: Settings) -> int:
     from dalletui.tui import graphics
 
     decide_graphics(settings)
+    layer = graphics.current()
     from dalletui.services.context import open_services
     from dalletui.tui.app import make_app
 
     services = open_services(settings)
     try:
-        make_app(services).run()
+        make_app(services, graphics=layer).run()
     finally:
         services.close()
-        _free_terminal_images(graphics.shutdown_sequence())
+        _free_terminal_images(layer.shutdown_sequence())
     return 0
 
 

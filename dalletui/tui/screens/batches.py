@@ -27,9 +27,11 @@ from textual.worker import Worker, WorkerState
 
 from dalletui.errors import ValidationError
 from dalletui.textsafe import printable
+from dalletui.tui import graphics
 from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.notices import show_failure
+from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.batch_grid import (
     BatchCard,
     BatchEntry,
@@ -77,6 +79,8 @@ class Detail:
 
 class BatchesScreen(Screen[None]):
     """The batches, newest first, over the selected one's detail: progress, reason, images."""
+
+    CSS_PATH = css_paths("batches.tcss")
 
     SUB_TITLE = "Batches"
     AUTO_FOCUS = "#batch-table"
@@ -346,9 +350,10 @@ class BatchesScreen(Screen[None]):
             order = names_in_order(str(row.batch.body)) if row is not None else []
             entries = [BatchEntry.of(item, generation, order) for item, generation in shown]
             warmed = 0
+            layer = graphics.of(self)
             for entry in entries:
                 if entry.thumbnail and warmed < WARM_AHEAD:
-                    warm_thumbnail(entry.thumbnail)
+                    warm_thumbnail(layer, entry.thumbnail)
                     warmed += 1
         except BaseException:
             self.app.call_from_thread(self._detail_done)

@@ -30,6 +30,7 @@ from dalletui.formatting import format_money
 from dalletui.generation.types import GenerationRequest
 from dalletui.textsafe import printable, printable_message, without_controls
 from dalletui.tui.messages import DataChanged, ModelChanged
+from dalletui.tui.styles import css_paths
 from dalletui.tui.viewer import copy_path, show_in_viewer
 from dalletui.tui.widgets.compose_params import ParamPickers
 from dalletui.tui.widgets.confirm import ConfirmModal
@@ -59,6 +60,8 @@ _PLACEHOLDER_PROMPT = "-"
 
 class ComposeScreen(Screen[None]):
     """Write a prompt, choose the model and parameters, generate, and see the images."""
+
+    CSS_PATH = css_paths("compose.tcss")
 
     SUB_TITLE = "Compose"
     AUTO_FOCUS = "#prompt"

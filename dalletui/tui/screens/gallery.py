@@ -24,6 +24,7 @@ from dalletui.services.trash import TrashRef
 from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.notices import show_failure, show_restored, show_trashed
 from dalletui.tui.screens.image_view import ImageViewScreen
+from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.history_gallery import (
     FocusImage,
@@ -56,6 +57,8 @@ class GalleryOwner(Protocol):
 
 class GalleryScreen(Screen[None]):
     """A grid of image cards for History's current search and filters."""
+
+    CSS_PATH = css_paths("history.tcss", "gallery.tcss")
 
     SUB_TITLE = "History · Gallery"
     AUTO_FOCUS = None  # the card to focus is known once the page is in

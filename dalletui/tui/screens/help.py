@@ -16,6 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
 from dalletui.tui.keys import LiveGroup, live_groups
+from dalletui.tui.styles import css_paths
 
 #: What ``?`` does, said where it matters (README says the same).
 QUESTION_MARK_NOTE = (
@@ -49,6 +50,8 @@ def _title(group: LiveGroup) -> str:
 
 class HelpScreen(ModalScreen[None]):
     """Lists the active bindings (so it can never go stale)."""
+
+    CSS_PATH = css_paths("help.tcss")
 
     BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close", id="help.close")]
 

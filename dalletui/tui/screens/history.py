@@ -31,8 +31,9 @@ from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.notices import show_failure, show_restored, show_trashed
 from dalletui.tui.screens.gallery import GalleryScreen
 from dalletui.tui.screens.image_view import ImageViewScreen
+from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.footer import KeyFooter
-from dalletui.tui.widgets.history_detail import GenerationCard, PromptDetail, plural
+from dalletui.tui.widgets.history_detail import GenerationCard, PromptDetail
 from dalletui.tui.widgets.history_filters import FilterBar, HistoryFilters
 from dalletui.tui.widgets.history_list import PromptList
 from dalletui.tui.widgets.status import StatusLine
@@ -60,6 +61,8 @@ _GROUPS = ("search", "page", "detail", "favorite", "reuse", "delete", "undo", "m
 
 class HistoryScreen(Screen[None]):
     """Prompts newest first beside the selected prompt's details; ``g`` opens the gallery."""
+
+    CSS_PATH = css_paths("history.tcss")
 
     SUB_TITLE = "History"
     AUTO_FOCUS = "#prompt-list"
@@ -145,9 +148,8 @@ class HistoryScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.filters = HistoryFilters()
-        self.total: int | None = None
-        #: False when ``total`` is a cap ("10,000+"): the search matched more.
-        self._total_exact = True
+        #: How many prompts match (None while counting); not ``exact`` past the search's cap.
+        self.total: PromptTotal | None = None
         self.pager = KeysetPager()
         #: Shared with the gallery this screen opens.
         self.undo = UndoStack()
@@ -277,24 +279,21 @@ class HistoryScreen(Screen[None]):
     def _show_total(self, ask: PageAsk, total: PromptTotal) -> None:
         if not self.pager.same_query(ask):
             return
-        self.total = total.count
-        self._total_exact = total.exact
+        self.total = total
         self._title()
 
     def _title(self) -> None:
-        if self.total is None:
+        total = self.total
+        if total is None:
             count = "…"
-        elif self._total_exact:
-            count = plural(self.total, "prompt")
         else:
-            count = f"{self.total:,}+ prompts"
-        narrowed = self.filters.describe()
+            count = f"{total.label()} {'prompt' if total.exact and total.count == 1 else 'prompts'}"
         narrowed = self.filters.describe()
         title = f"{count} · {narrowed}" if narrowed else count
         self.prompt_list.border_title = Content(printable(title, single_line=True))
         self.prompt_list.border_subtitle = (
             f"{len(self.prompt_list):,} loaded"
-            if self.total and len(self.prompt_list) < self.total
+            if total and len(self.prompt_list) < total.count
             else ""
         )
 
@@ -493,8 +492,8 @@ class HistoryScreen(Screen[None]):
             return  # a second press before the first has landed
         if ref.kind == "prompt" and ref.id in self.prompt_list:
             self.prompt_list.remove(ref.id)  # at once; the worker confirms it
-            if self.total:
-                self.total -= 1
+            if self.total and self.total.exact:  # "10,000+" stays: more still match
+                self.total = PromptTotal(self.total.count - 1, exact=True)
             self._title()
         else:
             self.prompt_list.focus()

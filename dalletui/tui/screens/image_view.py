@@ -28,6 +28,7 @@ from dalletui.tui import graphics
 from dalletui.tui.latest import Latest
 from dalletui.tui.messages import ReusePrompt
 from dalletui.tui.notices import show_failure
+from dalletui.tui.styles import css_paths
 from dalletui.tui.viewer import copy_path, show_in_viewer
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.history_detail import MUTED, cost_text
@@ -116,6 +117,8 @@ def more_facts(row: GenerationRow) -> Content:
 class ImageViewScreen(Screen[None]):
     """One image as large as the terminal allows, with its parameters, cost and file."""
 
+    CSS_PATH = css_paths("image_view.tcss")
+
     SUB_TITLE = "Image"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
 
@@ -196,7 +199,8 @@ class ImageViewScreen(Screen[None]):
         frame = self.query_one("#image-frame", Container)
         with self.app.batch_update():
             frame.remove_children()
-            frame.mount(graphics.preview(g.file_path or g.thumbnail_path, classes="image-large"))
+            picture = g.file_path or g.thumbnail_path
+            frame.mount(graphics.of(self).preview(picture, classes="image-large"))
             star = "★ " if row.prompt_favorite else ""
             self.query_one("#image-prompt", Static).update(
                 Content.assemble((f"{star}Prompt\n", "bold"), printable(row.prompt_text))

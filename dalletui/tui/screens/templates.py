@@ -23,6 +23,7 @@ from dalletui.services.templates import Expansion, expand_with, scan
 from dalletui.textsafe import printable, printable_message
 from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.notices import show_failure
+from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.batch_dialog import BatchDialog, BatchStart
 from dalletui.tui.widgets.batch_expansions import ExpansionPicker
 from dalletui.tui.widgets.confirm import ConfirmModal
@@ -117,6 +118,8 @@ def fit_columns(
 
 class TemplatesScreen(Screen[None]):
     """Two tabs, each a list beside a detail pane; editors open as modals."""
+
+    CSS_PATH = css_paths("templates.tcss")
 
     SUB_TITLE = "Templates"
     BINDINGS = [

@@ -25,6 +25,7 @@ from dalletui.textsafe import printable
 from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged
 from dalletui.tui.notices import show_failure, show_trash_problems
+from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.confirm import ConfirmModal
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.history_detail import plural
@@ -72,6 +73,8 @@ class TrashTable(DataTable[Text]):
 
 class TrashScreen(Screen[None]):
     """Trashed prompts and images with when and how big; r restores, p purges, E empties."""
+
+    CSS_PATH = css_paths("trash.tcss")
 
     SUB_TITLE = "Trash"
     AUTO_FOCUS = "#trash-table"

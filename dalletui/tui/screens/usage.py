@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from dalletui.textsafe import printable
 from dalletui.tui.latest import Latest
 from dalletui.tui.notices import show_failure
+from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.status import StatusLine
 from dalletui.tui.widgets.usage_cards import POSSIBLY_BILLED_EXPLAINED, UsageCard
@@ -69,6 +70,8 @@ class UsageReport:
 class UsageScreen(Screen[None]):
     """Four period cards, the budget, a 30-day chart, a 14-day × model table and a table by
     model; all numbers from the service, loaded in one worker."""
+
+    CSS_PATH = css_paths("usage.tcss")
 
     SUB_TITLE = "Usage"
     BINDINGS = [

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from dalletui.errors import ValidationError
 from dalletui.formatting import shorten
 from dalletui.textsafe import printable, printable_message
+from dalletui.tui.styles import css_paths
 
 if TYPE_CHECKING:
     from dalletui.services.batch_plan import BatchPlan
@@ -62,6 +63,8 @@ class _Planned:
 
 class BatchDialog(ModalScreen[BatchStart | None]):
     """Mode, sample size and seed, concurrency; the plan's count, estimate and question; Run."""
+
+    CSS_PATH = css_paths("batches.tcss")
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="batch-dialog.cancel", tooltip="Send nothing"),

@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from dalletui.formatting import shorten
 from dalletui.textsafe import printable
+from dalletui.tui.styles import css_paths
 
 if TYPE_CHECKING:
     from dalletui.services.templates import Expansion
@@ -39,6 +40,8 @@ def _line(index: int, text: str) -> Content:
 
 class ExpansionPicker(ModalScreen[int | None]):
     """The template's prompts, one a line; enter picks one (dismisses with its index)."""
+
+    CSS_PATH = css_paths("batches.tcss")
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="expansions.cancel", tooltip="Pick nothing"),

@@ -107,11 +107,13 @@ def _choice(value: object) -> dict[str, str]:
     return {str(name): str(chosen) for name, chosen in value.items()}
 
 
-def warm_thumbnail(path: str | None, box: tuple[int, int] = THUMB_BOX) -> None:
+def warm_thumbnail(
+    layer: graphics.Graphics, path: str | None, box: tuple[int, int] = THUMB_BOX
+) -> None:
     """Decode and scale ``path`` for ``box`` now, in a worker thread, so that drawing its card
     on the UI thread later finds it in the graphics cache."""
-    decision = graphics.current_decision()
-    if not path or decision is None or graphics.current_mode() == "off":
+    decision = layer.decision
+    if not path or layer.mode == "off":
         return
     from dalletui.tui.graphics import cache
 
@@ -159,7 +161,7 @@ class BatchCard(Vertical, can_focus=True):
     def _picture(self) -> Static:
         entry = self.entry
         if entry.thumbnail:
-            return graphics.preview(entry.thumbnail, classes="thumb", box=THUMB_BOX)  # type: ignore[return-value]
+            return graphics.of(self).preview(entry.thumbnail, classes="thumb", box=THUMB_BOX)  # type: ignore[return-value]
         mark, word, style = status_look(entry.status)
         return Static(Content.styled(f"{mark} {word}", style), classes="batch-thumb-state")
 

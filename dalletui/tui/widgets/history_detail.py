@@ -160,7 +160,7 @@ class GenerationCard(Horizontal):
         row = self.row
         if row.is_image:
             with Vertical(classes="thumb-box"):
-                yield graphics.preview(
+                yield graphics.of(self).preview(
                     row.generation.thumbnail_path, classes="thumb", box=THUMB_BOX
                 )
         yield Static(generation_lines(row), classes="generation-facts")

@@ -84,7 +84,8 @@ class GalleryCard(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         generation = self.row.generation
         with Vertical(classes="thumb-box"):
-            yield graphics.preview(generation.thumbnail_path, classes="thumb", box=THUMB_BOX)
+            layer = graphics.of(self)
+            yield layer.preview(generation.thumbnail_path, classes="thumb", box=THUMB_BOX)
         flat = printable(self.prompt_text, single_line=True)
         yield Static(Content(shorten(flat, 2 * (CARD_WIDTH - 4))), classes="card-prompt")
         cost = cost_text(generation, self.row.usage)

@@ -211,7 +211,7 @@ class ImageSlot(ResultSlot):
         g = self.generation
         assert g is not None
         with ImageBox(aspect_of(g.width, g.height, g.size)):
-            yield graphics.preview(g.thumbnail_path or g.file_path)
+            yield graphics.of(self).preview(g.thumbnail_path or g.file_path)
         yield Static(self.details(), classes="slot-details", markup=False)
         yield Static(self.origin(), classes="slot-origin", markup=False)
         if g.offline:
@@ -383,7 +383,7 @@ class LiveSlot(Widget):
         """Replace the shown draft with partial image ``index`` (0-based) at ``path``."""
         box = self.query_one("#live-partial", ImageBox)
         await box.remove_children()
-        await box.mount(graphics.preview(path, classes="partial-preview"))
+        await box.mount(graphics.of(self).preview(path, classes="partial-preview"))
         self.partials = index + 1
 
 

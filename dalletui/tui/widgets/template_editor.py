@@ -17,6 +17,7 @@ from textual.worker import Worker, WorkerState
 from dalletui.errors import DalleTuiError, ValidationError
 from dalletui.services.templates import name_problems, values_from_text, values_problems
 from dalletui.textsafe import printable, without_controls
+from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.template_preview import PROBLEM_STYLE, TemplatePreview
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ def _problems_content(problems: Sequence[str]) -> Content:
 
 class _Editor(ModalScreen[int | None]):
     """Shared shape: a framed dialog, ctrl+s saves in a thread worker, escape cancels."""
+
+    CSS_PATH = css_paths("templates.tcss")
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save and close"),
