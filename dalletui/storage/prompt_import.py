@@ -142,7 +142,10 @@ class PromptImportStore(StoreBase):
             try:
                 added, bumped, counted, uses = self._merge_import(key, when, lines, report)
             except BaseException as exc:
-                log.warning("import %s failed; taking back what it merged", key, exc_info=True)
+                if isinstance(exc, KeyboardInterrupt):  # the user's choice: no traceback
+                    log.info("import %s interrupted; taking back what it merged", key)
+                else:
+                    log.warning("import %s failed; taking back what it merged", key, exc_info=True)
                 self._undo_import(key)
                 if isinstance(exc, peewee.PeeweeException | sqlite3.Error | OSError):
                     raise StorageError(
