@@ -174,8 +174,8 @@ class PromptImportStore(StoreBase):
 
         Lines are counted in a dict of at most ``STAGE_CHUNK`` texts, which is then appended
         (a plain INSERT: no index to keep) to ``temp.import_lines``. A text that spans two
-        such batches has a row in each, merged by one GROUP BY at the end. TEMP tables live in
-        their own file and lock nothing in the main database.
+        such batches has a row in each, merged into one at the end. TEMP tables live in their
+        own file and lock nothing in the main database.
         """
         self._drop_stage()
         self.db.execute_sql(
@@ -232,19 +232,24 @@ class PromptImportStore(StoreBase):
                 report(ImportProgress("reading", used))
         if counts:
             flush()
-        if flushes <= 1:  # every text once already
-            self.db.execute_sql("ALTER TABLE temp.import_lines RENAME TO import_stage")
-        else:
-            self.db.execute_sql(
-                "CREATE TEMP TABLE import_stage (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, "
-                "text TEXT NOT NULL, n INTEGER NOT NULL)"
-            )
+        if flushes > 1:
+            # A text may have a row in several batches: its first row gets all its lines and
+            # the others go. In place, through an index on hash (which the merge then uses):
+            # cheaper than rewriting the whole table sorted by a GROUP BY.
+            sql = self.db.execute_sql
+            sql("CREATE INDEX temp.import_stage_hash ON import_lines (hash)")
             with self.db.atomic():  # TEMP only: no lock on the main database
-                self.db.execute_sql(
-                    "INSERT INTO temp.import_stage (seq, hash, text, n) SELECT MIN(seq), hash, "
-                    "MIN(text), SUM(n) FROM temp.import_lines GROUP BY hash ORDER BY 1"
+                sql(
+                    "UPDATE temp.import_lines SET n = (SELECT SUM(d.n) FROM temp.import_lines d "
+                    "WHERE d.hash = import_lines.hash) WHERE seq IN (SELECT MIN(seq) FROM "
+                    "temp.import_lines GROUP BY hash HAVING COUNT(*) > 1)"
                 )
-            self.db.execute_sql("DROP TABLE temp.import_lines")
+                sql(
+                    "DELETE FROM temp.import_lines WHERE EXISTS (SELECT 1 FROM "
+                    "temp.import_lines e WHERE e.hash = import_lines.hash "
+                    "AND e.seq < import_lines.seq)"
+                )
+        self.db.execute_sql("ALTER TABLE temp.import_lines RENAME TO import_stage")
         report(ImportProgress("reading", used), force=True)
         return used
 
