@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import peewee
 from peewee import fn
@@ -79,8 +78,8 @@ class ImportSummary:
 @dataclass(frozen=True)
 class ImportProgress:
     """How far a running import is: ``phase`` is "checking" (a file's lines are checked before
-    anything is read in), "reading" (lines counted so far) or "merging" (lines all read, new
-    prompts added so far). Within a phase the numbers never go down."""
+    anything is read in), "reading" (lines read so far, blank ones included) or "merging" (all
+    lines read; new prompts added so far). Within a phase the numbers never go down."""
 
     phase: str
     lines: int
@@ -138,9 +137,9 @@ class PromptImportStore(StoreBase):
         report = _Throttle(progress)
         key = f"{os.getpid()}:{uuid.uuid4().hex[:20]}"
         try:
-            lines = self._stage_import(texts, report)
+            lines, read = self._stage_import(texts, report)
             try:
-                added, bumped, counted, uses = self._merge_import(key, when, lines, report)
+                added, bumped, counted, uses = self._merge_import(key, when, read, report)
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):  # the user's choice: no traceback
                     log.info("import %s interrupted; taking back what it merged", key)
@@ -168,9 +167,9 @@ class PromptImportStore(StoreBase):
         for table in ("import_stage", "import_lines"):
             self.db.execute_sql(f"DROP TABLE IF EXISTS temp.{table}")
 
-    def _stage_import(self, texts: Iterable[str], report: _Throttle) -> int:
+    def _stage_import(self, texts: Iterable[str], report: _Throttle) -> tuple[int, int]:
         """Clean, check, hash and count every line into ``temp.import_stage`` (one row per
-        distinct text, ``seq`` its first line); returns the lines used.
+        distinct text, ``seq`` its first line); returns (lines used, lines read).
 
         Lines are counted in a dict of at most ``STAGE_CHUNK`` texts, which is then appended
         (a plain INSERT: no index to keep) to ``temp.import_lines``. A text that spans two
@@ -183,53 +182,74 @@ class PromptImportStore(StoreBase):
             "text TEXT NOT NULL, n INTEGER NOT NULL)"
         )
         conn = self.db.connection()
-        used = 0
-        flushes = 0
-        counts: dict[str, list[Any]] = {}
+        used = read = flushes = 0
+        counts: dict[str, list[int]] = {}  # a line as given -> [lines, first line]
         sha256 = hashlib.sha256
         may_need_cleaning = _MAY_NEED_CLEANING.search
 
         def flush() -> None:
-            nonlocal flushes
+            """Clean, check and hash each distinct line once; stage one row per text."""
+            nonlocal used, flushes
+            by_text: dict[str, list[int]] = {}  # clean text -> [lines, first line]
+            for raw, (n, seq) in counts.items():
+                clean = normalize_prompt(raw) if may_need_cleaning(raw) else raw.strip()
+                if not clean:
+                    continue
+                if len(clean) > PROMPT_MAX_CHARS:
+                    raise ValidationError(
+                        f"A prompt of {len(clean):,} characters is over the limit of "
+                        f"{PROMPT_MAX_CHARS:,}; nothing was imported."
+                    )
+                entry = by_text.get(clean)
+                if entry is None:
+                    by_text[clean] = [n, seq]
+                else:  # two spellings of one prompt (" a", "a\x07"): first line, all lines
+                    entry[0] += n
+                    entry[1] = min(entry[1], seq)
+            rows = [
+                (
+                    seq,
+                    # Without controls, normalize_prompt(clean) is clean: hash it as it is.
+                    prompt_hash(clean)
+                    if may_need_cleaning(clean)
+                    else sha256(clean.encode("utf-8")).hexdigest(),
+                    clean,
+                    n,
+                )
+                for clean, (n, seq) in by_text.items()
+            ]
+            rows.sort()  # by first line: the staging table is appended in rowid order
             # A deferred transaction that writes only TEMP takes no lock on the main database.
             conn.execute("BEGIN DEFERRED")
             try:
                 conn.executemany(
                     "INSERT INTO temp.import_lines (seq, hash, text, n) VALUES (?, ?, ?, ?)",
-                    ((seq, digest, text, n) for digest, (text, n, seq) in counts.items()),
+                    rows,
                 )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            used += sum(row[3] for row in rows)
             counts.clear()
             flushes += 1
 
+        # Per line only a dict look-up: cleaning, checking and hashing wait for the flush,
+        # once per distinct line (a corpus repeats its popular prompts many times).
         for raw in texts:
-            if may_need_cleaning(raw):
-                clean = normalize_prompt(raw)
-                digest = prompt_hash(clean)
-            else:  # nothing to remove: normalize_prompt(raw) == raw.strip(), hashed as is
-                clean = raw.strip()
-                digest = sha256(clean.encode("utf-8")).hexdigest()
-            if not clean:
-                continue
-            if len(clean) > PROMPT_MAX_CHARS:
-                raise ValidationError(
-                    f"A prompt of {len(clean):,} characters is over the limit of "
-                    f"{PROMPT_MAX_CHARS:,}; nothing was imported."
-                )
-            used += 1
-            entry = counts.get(digest)
+            read += 1
+            entry = counts.get(raw)
             if entry is None:
-                counts[digest] = [clean, 1, used]
+                if not raw or raw.isspace():
+                    continue
+                counts[raw] = [1, read]
                 if len(counts) >= STAGE_CHUNK:
                     flush()
-                    report(ImportProgress("reading", used))
+                    report(ImportProgress("reading", read))
             else:
-                entry[1] += 1
-            if not used & 1023:
-                report(ImportProgress("reading", used))
+                entry[0] += 1
+            if not read & 1023:
+                report(ImportProgress("reading", read))
         if counts:
             flush()
         if flushes > 1:
@@ -250,8 +270,8 @@ class PromptImportStore(StoreBase):
                     "AND e.seq < import_lines.seq)"
                 )
         self.db.execute_sql("ALTER TABLE temp.import_lines RENAME TO import_stage")
-        report(ImportProgress("reading", used), force=True)
-        return used
+        report(ImportProgress("reading", read), force=True)
+        return used, read
 
     def _merge_import(
         self, key: str, when: dt.datetime, lines: int, report: _Throttle
