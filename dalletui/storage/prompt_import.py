@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import peewee
 from peewee import fn
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 #: Prompts merged per transaction: about 0.2 s of write lock (see bench/bench_storage.py). Each
 #: commit costs a WAL checkpoint and an FTS5 segment flush, so fewer, larger chunks import faster.
 IMPORT_CHUNK = 10_000
+#: WAL pages (4 KB) an import lets pile up before a checkpoint (SQLite's default is 1,000).
+IMPORT_WAL_PAGES = 8_192
 #: Pause between merged chunks, so that another process waiting to write gets its turn.
 IMPORT_PAUSE_S = 0.005
 #: Distinct lines counted in memory before they are staged (memory stays bounded for any file).
@@ -190,9 +193,14 @@ class PromptImportStore(StoreBase):
         def flush() -> None:
             """Clean, check and hash each distinct line once; stage one row per text."""
             nonlocal used, flushes
-            by_text: dict[str, list[int]] = {}  # clean text -> [lines, first line]
+            by_text: dict[str, list[Any]] = {}  # clean text -> [first line, hash, lines]
             for raw, (n, seq) in counts.items():
-                clean = normalize_prompt(raw) if may_need_cleaning(raw) else raw.strip()
+                if may_need_cleaning(raw):
+                    clean = normalize_prompt(raw)
+                    digest = prompt_hash(clean)
+                else:  # nothing to remove: normalize_prompt(raw) is raw.strip(), hashed as is
+                    clean = raw.strip()
+                    digest = sha256(clean.encode("utf-8")).hexdigest()
                 if not clean:
                     continue
                 if len(clean) > PROMPT_MAX_CHARS:
@@ -202,22 +210,11 @@ class PromptImportStore(StoreBase):
                     )
                 entry = by_text.get(clean)
                 if entry is None:
-                    by_text[clean] = [n, seq]
+                    by_text[clean] = [seq, digest, n]
                 else:  # two spellings of one prompt (" a", "a\x07"): first line, all lines
-                    entry[0] += n
-                    entry[1] = min(entry[1], seq)
-            rows = [
-                (
-                    seq,
-                    # Without controls, normalize_prompt(clean) is clean: hash it as it is.
-                    prompt_hash(clean)
-                    if may_need_cleaning(clean)
-                    else sha256(clean.encode("utf-8")).hexdigest(),
-                    clean,
-                    n,
-                )
-                for clean, (n, seq) in by_text.items()
-            ]
+                    entry[0] = min(entry[0], seq)
+                    entry[2] += n
+            rows = [(seq, digest, clean, n) for clean, (seq, digest, n) in by_text.items()]
             rows.sort()  # by first line: the staging table is appended in rowid order
             # A deferred transaction that writes only TEMP takes no lock on the main database.
             conn.execute("BEGIN DEFERRED")
@@ -265,9 +262,10 @@ class PromptImportStore(StoreBase):
                     "temp.import_lines GROUP BY hash HAVING COUNT(*) > 1)"
                 )
                 sql(
-                    "DELETE FROM temp.import_lines WHERE EXISTS (SELECT 1 FROM "
-                    "temp.import_lines e WHERE e.hash = import_lines.hash "
-                    "AND e.seq < import_lines.seq)"
+                    "DELETE FROM temp.import_lines WHERE seq IN (SELECT l.seq FROM "
+                    "temp.import_lines l JOIN (SELECT hash, MIN(seq) AS first FROM "
+                    "temp.import_lines GROUP BY hash HAVING COUNT(*) > 1) d "
+                    "ON l.hash = d.hash AND l.seq > d.first)"
                 )
         self.db.execute_sql("ALTER TABLE temp.import_lines RENAME TO import_stage")
         report(ImportProgress("reading", read), force=True)
@@ -278,6 +276,18 @@ class PromptImportStore(StoreBase):
     ) -> tuple[int, int, int, int]:
         """Merge the staged prompts in short journaled transactions; returns (added, bumped,
         already counted, uses added)."""
+        (pages,) = self.db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()
+        # Every commit past the threshold checkpoints (copies and syncs): with the default 4 MB
+        # nearly every chunk did. Let the WAL grow to ``IMPORT_WAL_PAGES`` before it is folded.
+        self.db.execute_sql(f"PRAGMA wal_autocheckpoint = {max(int(pages), IMPORT_WAL_PAGES)}")
+        try:
+            return self._merge_chunks(key, when, lines, report)
+        finally:
+            self.db.execute_sql(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+    def _merge_chunks(
+        self, key: str, when: dt.datetime, lines: int, report: _Throttle
+    ) -> tuple[int, int, int, int]:
         added = bumped = counted = uses = 0
         last_seq = 0
         stamp = Prompt.last_used_at.db_value(when)  # the stored form: UTC with its offset
