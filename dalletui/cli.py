@@ -305,14 +305,17 @@ class ProgressLine:
     def __init__(self, stream: Any) -> None:
         self.stream = stream
         self.width = 0
+        utf = "utf" in str(getattr(stream, "encoding", "") or "").lower()
+        self.more, self.dot = ("…", "·") if utf else ("...", "-")  # a non-UTF-8 terminal
 
     def __call__(self, update: ImportProgress) -> None:
+        more, dot = self.more, self.dot
         if update.phase == "checking":
-            text = f"Checking… {update.lines:,} lines"
+            text = f"Checking{more} {update.lines:,} lines"
         elif update.phase == "reading":
-            text = f"Importing… {update.lines:,} lines"
+            text = f"Importing{more} {update.lines:,} lines"
         else:
-            text = f"Importing… {update.lines:,} lines · {update.added:,} new prompts"
+            text = f"Importing{more} {update.lines:,} lines {dot} {update.added:,} new prompts"
         self._write("\r" + text.ljust(self.width))
         self.width = len(text)
 

@@ -3,8 +3,14 @@
 A large import never holds the write lock for long, yet is all or nothing: lines are read and
 counted into a TEMP staging table (which locks nothing in the main database), then merged in
 short transactions of ``IMPORT_CHUNK`` prompts, each journaled in ``import_journal``. If the merge
-fails, every chunk already merged is taken back from the journal; if the process dies, the next
-start does the same (``recover_imports``).
+fails or is interrupted (Ctrl+C: ``KeyboardInterrupt``, from anywhere, the progress callback
+included), every chunk already merged is taken back from the journal; if the process dies, the
+next start does the same (``recover_imports``).
+
+Fast and bounded: per line only a dict look-up; each distinct line is cleaned, checked and
+hashed once per batch of ``STAGE_CHUNK`` and appended to the stage with a plain parameterised
+INSERT (executemany); the merge is set-based SQL (INSERT ... SELECT), never ORM-compiled rows.
+Memory holds one batch whatever the file's length; the stage lives in SQLite's temp file.
 
 Kept apart from ``prompts.py`` (search, favourites) as a mixin of ``PromptStore`` so that the two
 can change independently.
