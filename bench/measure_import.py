@@ -73,14 +73,38 @@ def floor(home: Path, lines: list[str]) -> dict[str, Any]:
     return {"seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
+def own_peak_rss_mb() -> float:
+    """This process's own peak RSS: ``VmHWM``, which starts afresh at exec.
+
+    ``ru_maxrss`` does not: on Linux a child started by ``subprocess`` inherits the peak of the
+    parent it was forked from (run.py, holding the corpus), so both import-file runs reported
+    the parent's 175 MB. Falls back to ``ru_maxrss`` where /proc is missing.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
 def from_file(home: Path, path: Path) -> dict[str, Any]:
-    """Seconds and peak RSS of importing a file as the CLI does (streamed lines)."""
+    """Seconds and peak RSS of importing a file as the CLI does (streamed lines); also the RSS
+    before the import (the services opened), so the import's own share shows."""
     from dalletui.config import Settings
     from dalletui.services.context import open_services
 
     services = open_services(Settings(home=home))
+    before = own_peak_rss_mb()
     start = time.perf_counter()
     summary = services.history.import_file(path)
     seconds = time.perf_counter() - start
     services.close()
-    return {"seconds": seconds, "lines": summary.lines, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "seconds": seconds,
+        "lines": summary.lines,
+        "added": summary.added,
+        "rss_before_mb": before,
+        "peak_rss_mb": own_peak_rss_mb(),
+    }

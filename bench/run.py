@@ -285,6 +285,8 @@ def rows_import_million(
         small = child("import-file", {"home": str(Path(tmp) / "s"), "file": str(corpus_file)}, 900)
     ratio = _ratio(big["peak_rss_mb"], small["peak_rss_mb"])
     note = f"{big['seconds']:.1f} s for {big['lines']:,} lines"
+    if "rss_before_mb" in big:  # the services alone, before either import
+        note += f"; {big['rss_before_mb']:.0f} MB before the import"
     return [
         row(
             "import-1m",

@@ -11,12 +11,15 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dalletui import __version__
 from dalletui.config import Settings, load_settings
 from dalletui.errors import DalleTuiError
 from dalletui.textsafe import SecretFilter, dump_json, printable, printable_message
+
+if TYPE_CHECKING:
+    from dalletui.storage.prompt_import import ImportProgress
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -259,21 +262,72 @@ def cmd_favorite(args: argparse.Namespace, settings: Settings) -> int:
 @command("import-prompts")
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(settings)
+    # One updating line on a terminal only: a script reading stderr gets no carriage returns.
+    status = ProgressLine(sys.stderr) if _is_tty(sys.stderr) else None
     try:
-        summary = services.history.import_file(args.file)
-        line = (
-            f"Imported {summary.lines:,} lines from {_one_line(str(args.file), 200)}: "
-            f"{summary.added:,} new prompts, "
-            f"{summary.bumped:,} already in history"
-        )
-        if summary.already_counted:
-            line += f" ({summary.already_counted:,} counted by an earlier import, left alone)"
-        if summary.cleaned:
-            line += f", {summary.cleaned:,} cleaned of control characters"
-        print(line + ".")
-        return 0
+        summary = services.history.import_file(args.file, progress=status)
+    except KeyboardInterrupt:
+        if status is not None:
+            status.clear()
+        print("dalletui: import interrupted; nothing was imported.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
+        if status is not None:
+            status.clear()
         services.close()
+    line = (
+        f"Imported {summary.lines:,} lines from {_one_line(str(args.file), 200)}: "
+        f"{summary.added:,} new prompts, "
+        f"{summary.bumped:,} already in history"
+    )
+    if summary.already_counted:
+        line += f" ({summary.already_counted:,} counted by an earlier import, left alone)"
+    if summary.cleaned:
+        line += f", {summary.cleaned:,} cleaned of control characters"
+    print(line + ".")
+    return 0
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # replaced or closed
+        return False
+
+
+class ProgressLine:
+    """An import's progress as one line on a terminal, rewritten in place with ``\\r``.
+
+    Only numbers and fixed words are written (never text from the file), padded with spaces
+    over the previous line instead of terminal escapes; ``clear`` blanks it.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.width = 0
+        utf = "utf" in str(getattr(stream, "encoding", "") or "").lower()
+        self.more, self.dot = ("…", "·") if utf else ("...", "-")  # a non-UTF-8 terminal
+
+    def __call__(self, update: ImportProgress) -> None:
+        more, dot = self.more, self.dot
+        if update.phase == "checking":
+            text = f"Checking{more} {update.lines:,} lines"
+        elif update.phase == "reading":
+            text = f"Importing{more} {update.lines:,} lines"
+        else:
+            text = f"Importing{more} {update.lines:,} lines {dot} {update.added:,} new prompts"
+        self._write("\r" + text.ljust(self.width))
+        self.width = len(text)
+
+    def clear(self) -> None:
+        if self.width:
+            self._write("\r" + " " * self.width + "\r")
+            self.width = 0
+
+    def _write(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.write(text)
+            self.stream.flush()
 
 
 def run_tui(settings: Settings) -> int:

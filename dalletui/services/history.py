@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import gzip
 import logging
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ from dalletui.storage.models import (
     Prompt,
     UsageStat,
     normalize_prompt,
+)
+from dalletui.storage.prompt_import import (
+    PROGRESS_EVERY_S,
+    ImportProgress,
+    ProgressCallback,
 )
 from dalletui.storage.prompts import PromptTotal
 
@@ -607,14 +613,16 @@ class HistoryService:
 
     # -- import -------------------------------------------------------------------------
 
-    def import_file(self, path: Path) -> ImportSummary:
+    def import_file(self, path: Path, progress: ProgressCallback | None = None) -> ImportSummary:
         """Add prompts from a text file (one a line, ``.gz`` accepted), all or nothing.
 
         The file is read twice: once to check every line (a bad file imports nothing and the
-        message says where it is bad), once to stream it into the database.
+        message says where it is bad), once to stream it into the database. ``progress`` is
+        called now and then with an ``ImportProgress`` ("checking", then "reading", then
+        "merging"); an exception it raises (``KeyboardInterrupt``) leaves nothing imported.
         """
-        cleaned = check_prompt_file(path)
-        return self.db.import_prompts(iter_prompt_lines(path), cleaned=cleaned)
+        cleaned = check_prompt_file(path, progress)
+        return self.db.import_prompts(iter_prompt_lines(path), cleaned=cleaned, progress=progress)
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -630,8 +638,11 @@ def iter_prompt_lines(path: Path) -> Iterator[str]:
             yield line.strip()
 
 
-def check_prompt_file(path: Path) -> int:
-    """Check every line of a prompt file; returns how many lines hold control characters."""
+def check_prompt_file(path: Path, progress: ProgressCallback | None = None) -> int:
+    """Check every line of a prompt file; returns how many lines hold control characters.
+
+    ``progress`` is called about every ``PROGRESS_EVERY_S`` with the lines checked so far.
+    """
     try:
         is_file = path.is_file()
     except OSError as exc:  # e.g. a name longer than the file system allows
@@ -640,9 +651,15 @@ def check_prompt_file(path: Path) -> int:
         raise ValidationError(f"{path} does not exist or is not a file.")
     cleaned = 0
     any_text = False
+    reported = time.monotonic()
     try:
         with _open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
+                if progress is not None and not number & 4095:
+                    moment = time.monotonic()
+                    if moment - reported >= PROGRESS_EVERY_S:
+                        reported = moment
+                        progress(ImportProgress("checking", number))
                 text = line.strip()
                 if "\x00" in text:
                     raise ValidationError(
