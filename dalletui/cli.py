@@ -284,6 +284,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         line += f" ({summary.already_counted:,} counted by an earlier import, left alone)"
     if summary.cleaned:
         line += f", {summary.cleaned:,} cleaned of control characters"
+    if summary.blank:
+        line += f"; {summary.blank:,} blank lines skipped"
     print(line + ".")
     return 0
 

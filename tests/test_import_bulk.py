@@ -266,3 +266,18 @@ def test_ctrl_c_in_the_cli_is_one_sentence_exit_130_and_nothing_imported(
     assert "Traceback" not in err
     with DatabaseManager(home / "dalletui.db") as db:
         assert db.count_prompts(PromptQuery()) == 0
+
+
+def test_the_summary_says_how_many_blank_lines_were_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The progress line counts every line read; the summary counts prompt lines, so it says
+    where the difference went (the corpus: 105,467 lines read, 100,019 used)."""
+    path = tmp_path / "gaps.txt"
+    path.write_text("a fox\n\n   \nan owl\n\na fox\n", encoding="utf-8")
+    assert cli.main(["import-prompts", str(path)]) == 0
+    out, _ = capsys.readouterr()
+    assert out.startswith("Imported 3 lines from")
+    assert out.rstrip().endswith("; 3 blank lines skipped.")
+    assert cli.main(["import-prompts", str(_file(tmp_path))]) == 0
+    assert "blank" not in capsys.readouterr()[0]

@@ -82,6 +82,8 @@ class ImportSummary:
     already_counted: int = 0
     #: Uses the import added in all (new prompts' and bumped prompts').
     added_uses: int = 0
+    #: Blank lines read and skipped (the progress line counts every line read).
+    blank: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class PromptImportStore(StoreBase):
             cleaned=cleaned,
             already_counted=counted,
             added_uses=uses,
+            blank=read - lines,
         )
 
     def _drop_stage(self) -> None:
