@@ -82,21 +82,14 @@ def test_capped_count_says_more(seeded: DatabaseManager) -> None:
     assert not seeded.count_prompts_capped(PromptQuery(text="fox"), cap=3).exact
 
 
-def plan(db: DatabaseManager, query: PromptQuery) -> str:
+def id_query(db: DatabaseManager, query: PromptQuery) -> tuple[str, list[object]]:
     from dalletui.storage import search
-    from dalletui.storage.models import Prompt
 
-    conditions = db._prompt_conditions(query)
-    sort = Prompt.last_used_at if query.order == "recent" else Prompt.use_count
-    sql, params = (
-        Prompt.select(Prompt.id)
-        .where(*conditions)
-        .order_by(sort.desc(), Prompt.id.desc())
-        .limit(101)
-        .sql()
-    )
-    if db._walk_sort_index(query):
-        sql = search.indexed(sql, query.order)
+    return search.page_ids_sql(query, 101, walk=db._walk_sort_index(query))
+
+
+def plan(db: DatabaseManager, query: PromptQuery) -> str:
+    sql, params = id_query(db, query)
     rows = db.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
     return " | ".join(str(r[-1]) for r in rows)
 
