@@ -85,7 +85,7 @@ def test_capped_count_says_more(seeded: DatabaseManager) -> None:
 def id_query(db: DatabaseManager, query: PromptQuery) -> tuple[str, list[object]]:
     from dalletui.storage import search
 
-    return search.page_ids_sql(query, 101, walk=db._walk_sort_index(query))
+    return search.page_ids_sql(query, 101, db._search_plan(query))
 
 
 def plan(db: DatabaseManager, query: PromptQuery) -> str:

@@ -187,7 +187,7 @@ class PromptStore(PromptImportStore, StoreBase):
         limit = max(1, min(query.limit, 1000))
         # The page first, then its annotations: SQLite computes a result column's subqueries
         # for every row it sorts, so counting in the same SELECT counted the whole history.
-        sql, params = search.page_ids_sql(query, limit + 1, walk=self._walk_sort_index(query))
+        sql, params = search.page_ids_sql(query, limit + 1, self._search_plan(query))
         ids = [row_id for (row_id,) in self.db.execute_sql(sql, params)]
         if not ids:
             return PromptPage(items=[], next_cursor=None)
@@ -200,25 +200,26 @@ class PromptStore(PromptImportStore, StoreBase):
             cursor = (last.last_used_at if query.order == "recent" else last.use_count, last.id)
         return PromptPage(items=items, next_cursor=cursor)
 
-    def _walk_sort_index(self, query: PromptQuery) -> bool:
-        """Walk the sort index (stop at the page's end) rather than sort the matches?
+    def _search_plan(self, query: PromptQuery) -> str:
+        """How the page's ids are found (``search.page_ids_sql``): "walk", "sort" or "planner".
 
-        Yes with no filter but text; for FTS text only when it matches many prompts (the page
-        fills early); few matches are sorted as bare ids instead (walking would scan history).
+        With no filter but text: walk the sort index (stopping at the page's end), but for FTS
+        text only when it matches many prompts (the page fills early); few matches are sorted
+        as bare ids instead ("sort": walking would scan most of history). Other filters are
+        left to the planner, which has their indexes.
         """
         if query.favorites_only or query.model or query.has_generations is not None:
-            return False
+            return "planner"
         if query.since or query.until:
-            return False
+            return "planner"
         text = query.text.strip()
         if not text:
-            return True
+            return "walk"
         expression = fts.match_expression(query.text, prefix_last=query.prefix_last)
         if expression is None:
-            return True  # LIKE: a filter on the walk
-        return search.fts_matches_at_least(self.db, expression, search.FTS_WALK_FROM) >= (
-            search.FTS_WALK_FROM
-        )
+            return "walk"  # LIKE: a filter on the walk
+        many = search.walk_from(self.db)
+        return "walk" if search.fts_matches_at_least(self.db, expression, many) >= many else "sort"
 
     @guarded
     def count_prompts_capped(
