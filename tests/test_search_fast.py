@@ -105,3 +105,81 @@ def test_schema_has_no_duplicate_recency_index(seeded: DatabaseManager) -> None:
     names = set(seeded.index_names())
     assert "prompts_recency" in names and "prompts_uses" in names
     assert "prompt_last_used_at" not in names and "prompt_use_count" not in names
+
+
+@pytest.mark.parametrize("order", ["recent", "uses"])
+@pytest.mark.parametrize("text", ["fox", "cy", "the", "neon city", "🔥"])
+@pytest.mark.parametrize("plan_name", ["walk", "sort", "planner"])
+def test_every_plan_gives_the_same_pages(
+    seeded: DatabaseManager, text: str, order: str, plan_name: str
+) -> None:
+    """The plan changes how the ids are found, never which: each pages like the reference."""
+    from dalletui.storage import search
+
+    want = reference(seeded, text, order, False)
+    got: list[int] = []
+    query = PromptQuery(text=text, order=order, limit=7)
+    while True:
+        sql, params = search.page_ids_sql(query, 8, plan_name)
+        ids = [row_id for (row_id,) in seeded.db.execute_sql(sql, params)]
+        got += ids[:7]
+        if len(ids) <= 7:
+            break
+        last = search.page_rows(seeded.db, [ids[6]])[0]
+        value = last.last_used_at if order == "recent" else last.use_count
+        query = PromptQuery(text=text, order=order, limit=7, after=(value, last.id))
+    assert got == want
+
+
+def test_id_query_names_its_index_and_the_plan_uses_it(seeded: DatabaseManager) -> None:
+    from dalletui.storage import search
+
+    for order, index in search.INDEX.items():
+        sql, params = search.page_ids_sql(PromptQuery(text="fox", order=order), 101, "walk")
+        assert f"FROM prompts AS p INDEXED BY {index} WHERE" in sql
+        assert "fox" not in sql and any("fox" in str(p) for p in params)  # bound, not written
+        text = " | ".join(
+            str(r[-1]) for r in seeded.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params)
+        )
+        assert f"SCAN p USING INDEX {index}" in text and "TEMP B-TREE" not in text, text
+    sql, params = search.page_ids_sql(PromptQuery(text="fox"), 101, "sort")
+    assert "FROM prompts AS p NOT INDEXED WHERE" in sql
+    text = " | ".join(
+        str(r[-1]) for r in seeded.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params)
+    )
+    assert "USING INTEGER PRIMARY KEY" in text and "prompts_deleted_at" not in text, text
+
+
+def test_many_matches_walk_few_sort(seeded: DatabaseManager, monkeypatch) -> None:
+    from dalletui.storage import search
+
+    assert seeded._search_plan(PromptQuery(text="n1")) == "sort"  # few
+    assert seeded._search_plan(PromptQuery(text="")) == "walk"
+    assert seeded._search_plan(PromptQuery(text="fox", favorites_only=True)) == "planner"
+    monkeypatch.setattr(search, "WALK_FROM_MIN", 1)
+    monkeypatch.setattr(search, "WALK_FACTOR", 0.0)
+    assert seeded._search_plan(PromptQuery(text="fox")) == "walk"
+
+
+def test_remembered_count_follows_every_write(tmp_path: Path) -> None:
+    """The plan's FTS count answers the total only while nothing changed the database."""
+    import threading
+
+    db = DatabaseManager(tmp_path / "dalletui.db").open()
+    try:
+        db.import_prompts([f"fox {i}" for i in range(5)])
+        fox = PromptQuery(text="fox")
+        assert len(db.search_prompts(fox).items) == 5
+        assert db.count_prompts_capped(fox).count == 5
+        db.record_prompt_use("fox 99")  # this connection writes
+        assert db.count_prompts_capped(fox).count == 6
+        db.search_prompts(fox)
+        # Another thread has its own connection: its commit is seen through data_version.
+        writer = threading.Thread(target=lambda: db.record_prompt_use("fox 100"))
+        writer.start()
+        writer.join()
+        assert db.count_prompts_capped(fox).count == 7
+        assert db.count_prompts_capped(fox, cap=3).count == 3
+        assert db.count_prompts_capped(fox).count == 7
+    finally:
+        db.close()

@@ -218,12 +218,13 @@ class PromptStore(PromptImportStore, StoreBase):
         expression = fts.match_expression(query.text, prefix_last=query.prefix_last)
         if expression is None:
             return "walk"  # LIKE: a filter on the walk
-        many = search.walk_from(self.db)
-        return "walk" if search.fts_matches_at_least(self.db, expression, many) >= many else "sort"
+        # Counted as far as the total will ask (``search.fts_count`` keeps it for that call).
+        matches = search.fts_count(self.db, expression, search.COUNT_CAP + 1)
+        return "walk" if matches >= search.walk_from(self.db) else "sort"
 
     @guarded
     def count_prompts_capped(
-        self, query: PromptQuery = PromptQuery(), cap: int = 10_000
+        self, query: PromptQuery = PromptQuery(), cap: int = search.COUNT_CAP
     ) -> PromptTotal:
         """How many prompts match ``query``, counted exactly up to ``cap`` (then "cap+").
 
@@ -241,7 +242,7 @@ class PromptStore(PromptImportStore, StoreBase):
             or query.until
         )
         if expression and only_text and not self._any_trashed():
-            n = search.fts_matches_at_least(self.db, expression, cap + 1)
+            n = search.fts_count(self.db, expression, cap + 1)
         else:
             sql, params = search.count_sql(query, cap + 1)
             (n,) = self.db.execute_sql(sql, params).fetchone()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
 from dalletui.storage import fts
@@ -48,6 +49,34 @@ def fts_matches_at_least(db: Any, expression: str, cap: int) -> int:
         (expression, cap),
     ).fetchone()
     return int(n)
+
+
+#: What ``count_prompts_capped`` counts to by default (it asks for one more, to say "10,000+").
+COUNT_CAP = 10_000
+
+_last_count = threading.local()
+
+
+def fts_count(db: Any, expression: str, cap: int) -> int:
+    """``fts_matches_at_least``, remembered while nothing changed the database.
+
+    History asks the same count twice per keystroke on one thread: to pick the page's plan,
+    then for its total. For a short prefix each count merges the doclists of every matching
+    term (a one-letter prefix: ~15 ms of 100k prompts), so the second is answered from the
+    first while ``PRAGMA data_version`` (commits by other connections) and this connection's
+    ``total_changes`` (its own writes) are unchanged.
+    """
+    conn = db.connection()
+    (version,) = conn.execute("PRAGMA data_version").fetchone()
+    state = (conn, version, conn.total_changes, expression)
+    last = getattr(_last_count, "value", None)
+    if last is not None and last[0] is state[0] and last[1:4] == state[1:]:
+        counted_to, n = last[4], last[5]
+        if n < counted_to or cap <= counted_to:
+            return min(n, cap)
+    n = fts_matches_at_least(db, expression, cap)
+    _last_count.value = (*state, cap, n)
+    return n
 
 
 def walk_from(db: Any) -> int:
