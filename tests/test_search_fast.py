@@ -183,3 +183,116 @@ def test_remembered_count_follows_every_write(tmp_path: Path) -> None:
         assert db.count_prompts_capped(fox).count == 7
     finally:
         db.close()
+
+
+@pytest.fixture(scope="module")
+def with_generations(tmp_path_factory: pytest.TempPathFactory) -> DatabaseManager:
+    """Prompts with generations of every state: images, failures, pending, trashed, partial."""
+    from dalletui.storage.models import Generation
+
+    db = DatabaseManager(tmp_path_factory.mktemp("gens") / "dalletui.db").open()
+    rng = random.Random(5)
+    db.import_prompts([f"{rng.choice(WORDS)} {rng.choice(WORDS)} g{i}" for i in range(120)])
+    prompts = db.search_prompts(PromptQuery(limit=1000)).items
+    statuses = ["succeeded", "failed", "cancelled", "pending", "possibly_billed", "interrupted"]
+    rows = []
+    for prompt in prompts[::2]:
+        for k in range(rng.randint(1, 5)):
+            status = rng.choice(statuses)
+            with_file = status == "succeeded" and rng.random() < 0.8 or rng.random() < 0.05
+            rows.append(
+                {
+                    "prompt": prompt.id,
+                    "request_key": f"r{prompt.id}-{rng.randint(0, 2)}",
+                    "image_index": k,
+                    "provider": "offline",
+                    "model": rng.choice(["gpt-image-1", "gpt-image-2"]),
+                    "size": "1024x1024",
+                    "quality": "auto",
+                    "output_format": "png",
+                    "background": "auto",
+                    "status": status,
+                    "params": "{}",
+                    "file_path": f"/i/{prompt.id}-{k}.png" if with_file else None,
+                    "thumbnail_path": f"/t/{prompt.id}-{k}.png" if with_file else None,
+                    "deleted_at": "2020-01-01 00:00:00.000000+00:00"
+                    if rng.random() < 0.1
+                    else None,
+                }
+            )
+    Generation.insert_many(rows).execute()
+    for prompt in prompts[::3]:
+        db.set_favorite(prompt.id)
+    return db
+
+
+def test_page_annotations_are_those_of_counts(with_generations: DatabaseManager) -> None:
+    """``PAGE_ROWS`` (plain SQL) counts as ``counts.py`` (Peewee, also used by the detail)."""
+    from dalletui.storage import counts, search
+    from dalletui.storage.models import Generation, Prompt
+
+    thumb = (
+        Generation.select(Generation.thumbnail_path)
+        .where(
+            (Generation.prompt == Prompt.id)
+            & (Generation.status == "succeeded")
+            & Generation.deleted_at.is_null()
+        )
+        .order_by(Generation.id.desc())
+        .limit(1)
+    )
+    want = {
+        row[0]: row[1:]
+        for row in Prompt.select(
+            Prompt.id,
+            counts.image_count(Prompt.id),
+            counts.failed_request_count(Prompt.id),
+            counts.pending_request_count(Prompt.id),
+            thumb,
+        ).tuples()
+    }
+    ids = sorted(want)
+    got = search.page_rows(with_generations.db, ids)
+    assert [p.id for p in got] == ids
+    assert {
+        p.id: (p.image_count, p.failed_request_count, p.pending_request_count, p.latest_thumbnail)
+        for p in got
+    } == want
+    assert any(v[0] for v in want.values()) and any(v[1] for v in want.values())
+    assert any(v[2] for v in want.values()) and any(v[3] for v in want.values())
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"model": "gpt-image-2"},
+        {"model": "gpt-image-1", "text": "fox"},
+        {"has_generations": True},
+        {"has_generations": False, "favorites_only": True},
+        {"has_generations": False, "text": "ci"},
+        {"since": "past"},
+        {"until": "future", "text": "the", "order": "uses"},
+    ],
+)
+def test_plain_sql_filters_agree_with_peewee(with_generations: DatabaseManager, filters) -> None:
+    """``search.where`` and ``_prompt_conditions`` (still composed by other stores) agree."""
+    import datetime as dt
+
+    from dalletui.storage.models import Prompt
+
+    db = with_generations
+    moments = {
+        "past": dt.datetime.now() - dt.timedelta(days=1),
+        "future": dt.datetime.now() + dt.timedelta(days=1),
+    }
+    kw = {k: moments.get(v, v) if k in ("since", "until") else v for k, v in filters.items()}
+    query = PromptQuery(limit=1000, **kw)
+    sort = Prompt.last_used_at if query.order == "recent" else Prompt.use_count
+    want = [
+        p.id
+        for p in Prompt.select(Prompt.id)
+        .where(*db._prompt_conditions(query))
+        .order_by(sort.desc(), Prompt.id.desc())
+    ]
+    assert [p.id for p in db.search_prompts(query).items] == want
+    assert db.count_prompts_capped(query).count == len(want) == db.count_prompts(query)

@@ -175,27 +175,32 @@ _NO_IMAGE = ", ".join(f"'{status}'" for status in NO_IMAGE_STATUSES)  # constant
 
 #: A page's rows with their annotations, for the ids (a JSON array) of the page. The counts
 #: are those of ``counts.py``: images (succeeded, with a file), requests that brought nothing
-#: (one each), requests under way, and the newest thumbnail.
+#: (one each), requests under way, and the newest thumbnail; as one JSON array, or NULL for a
+#: prompt without generations (most of an imported history: one probe instead of four).
 PAGE_ROWS = f"""
 SELECT p.id, p.text, p.text_hash, p.created_at, p.last_used_at, p.use_count, p.imported_uses,
   p.is_favorite, p.notes, p.deleted_at,
-  (SELECT COUNT(img.id) FROM generations AS img
-    WHERE img.prompt_id = p.id AND img.deleted_at IS NULL
-      AND img.status = 'succeeded' AND img.file_path IS NOT NULL),
-  (SELECT COUNT(DISTINCT failed.request_key) FROM generations AS failed
-    WHERE failed.prompt_id = p.id AND failed.deleted_at IS NULL
-      AND failed.status IN ({_NO_IMAGE})
-      AND NOT EXISTS (SELECT 1 FROM generations AS req
-        WHERE req.prompt_id = failed.prompt_id AND req.request_key = failed.request_key
-          AND (req.file_path IS NOT NULL OR req.status NOT IN ({_NO_IMAGE})))),
-  (SELECT COUNT(DISTINCT pending.request_key) FROM generations AS pending
-    WHERE pending.prompt_id = p.id AND pending.deleted_at IS NULL
-      AND pending.status = 'pending'),
-  (SELECT thumb.thumbnail_path FROM generations AS thumb
-    WHERE thumb.prompt_id = p.id AND thumb.status = 'succeeded' AND thumb.deleted_at IS NULL
-    ORDER BY thumb.id DESC LIMIT 1)
+  CASE WHEN EXISTS (SELECT 1 FROM generations AS any_row WHERE any_row.prompt_id = p.id)
+  THEN json_array(
+    (SELECT COUNT(img.id) FROM generations AS img
+      WHERE img.prompt_id = p.id AND img.deleted_at IS NULL
+        AND img.status = 'succeeded' AND img.file_path IS NOT NULL),
+    (SELECT COUNT(DISTINCT failed.request_key) FROM generations AS failed
+      WHERE failed.prompt_id = p.id AND failed.deleted_at IS NULL
+        AND failed.status IN ({_NO_IMAGE})
+        AND NOT EXISTS (SELECT 1 FROM generations AS req
+          WHERE req.prompt_id = failed.prompt_id AND req.request_key = failed.request_key
+            AND (req.file_path IS NOT NULL OR req.status NOT IN ({_NO_IMAGE})))),
+    (SELECT COUNT(DISTINCT pending.request_key) FROM generations AS pending
+      WHERE pending.prompt_id = p.id AND pending.deleted_at IS NULL
+        AND pending.status = 'pending'),
+    (SELECT thumb.thumbnail_path FROM generations AS thumb
+      WHERE thumb.prompt_id = p.id AND thumb.status = 'succeeded' AND thumb.deleted_at IS NULL
+      ORDER BY thumb.id DESC LIMIT 1))
+  END
 FROM prompts AS p WHERE p.id IN (SELECT value FROM json_each(?))
 """
+_NO_GENERATIONS = (0, 0, 0, None)
 
 
 def page_rows(db: Any, ids: list[int]) -> list[Prompt]:
@@ -218,7 +223,7 @@ def page_rows(db: Any, ids: list[int]) -> list[Prompt]:
     by_id: dict[int, Prompt] = {}
     for row in db.execute_sql(PAGE_ROWS, (json.dumps(ids),)):
         (row_id, text, digest, created, used, uses, imported, favorite, notes, deleted) = row[:10]
-        images, failed, pending, thumbnail = row[10:]
+        images, failed, pending, thumbnail = json.loads(row[10]) if row[10] else _NO_GENERATIONS
         prompt = Prompt(__no_default__=1)
         prompt.__data__ = {
             "id": row_id,
