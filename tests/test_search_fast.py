@@ -52,7 +52,7 @@ def reference(db: DatabaseManager, text: str, order: str, favorites: bool) -> li
 
 @pytest.mark.parametrize("order", ["recent", "uses"])
 @pytest.mark.parametrize("favorites", [False, True])
-@pytest.mark.parametrize("text", ["", "fox", "cy", "the", "neon city", "🔥", "castle n1"])
+@pytest.mark.parametrize("text", ["", "fox", "cy", "the", "neon city", "🔥", "castle n1", "%"])
 def test_pages_match_reference(seeded: DatabaseManager, text: str, order: str, favorites: bool):
     want = reference(seeded, text, order, favorites)
     got: list[int] = []

@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from peewee import SQL, NodeList
+
 from dalletui import timeutil
 from dalletui.errors import ValidationError
 from dalletui.storage import fts, search
@@ -157,7 +159,9 @@ class PromptStore(PromptImportStore, StoreBase):
             if expression:
                 conditions.append(Prompt.id.in_(fts.matching_ids(expression)))
             else:
-                conditions.append(Prompt.text ** fts.like_pattern(text))
+                # like_pattern escapes % and _ with a backslash: SQLite honours it with ESCAPE
+                like = (Prompt.text, SQL("LIKE"), fts.like_pattern(text), SQL("ESCAPE '\\'"))
+                conditions.append(NodeList(like))
         if query.favorites_only:
             conditions.append(Prompt.is_favorite == True)  # noqa: E712 (SQL, not Python)
         if query.model:

@@ -104,7 +104,7 @@ def where(query: PromptQuery) -> tuple[list[str], list[Any]]:
             terms.append("p.id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?)")
             params.append(expression)
         else:
-            terms.append("p.text LIKE ?")
+            terms.append("p.text LIKE ? ESCAPE '\\'")  # like_pattern escapes % and _
             params.append(fts.like_pattern(text))
     if query.favorites_only:
         terms.append("p.is_favorite = 1")
