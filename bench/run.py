@@ -398,6 +398,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=None, help="cache folder for the histories")
     parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
     parser.add_argument("--smoke", action="store_true", help="tiny histories, a few iterations")
+    parser.add_argument(
+        "--only", default=None, help="run only the rows whose label starts so (e.g. search)"
+    )
     return parser.parse_args(argv)
 
 
@@ -454,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     def attempt(
         label: str, fn: Callable[[], list[dict[str, Any]]], id_: str, figure: str, goal: str
     ) -> None:
+        if args.only and not label.startswith(args.only):
+            return
         print(f"measuring {label} …", file=sys.stderr)
         try:
             rows.extend(fn())
@@ -552,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text + "\n", encoding="utf-8")
         print(f"JSON written to {path}", file=sys.stderr)
-    if args.smoke:
+    if args.smoke and not args.only:
         problems = check_shape(report)
         if problems:
             print("smoke: the report's shape is wrong: " + "; ".join(problems), file=sys.stderr)

@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import SQL
+from peewee import SQL, NodeList
 
 from dalletui import timeutil
 from dalletui.errors import ValidationError
-from dalletui.storage import counts, fts, search
+from dalletui.storage import fts, search
 from dalletui.storage.base import StoreBase, guarded
 from dalletui.storage.models import (
     Generation,
@@ -68,10 +68,10 @@ class PromptTotal:
 
 @dataclass
 class PromptPage:
-    """One page of prompts, each annotated (columns of the query) with ``image_count`` (its
-    images; ``generation_count`` is the same number, its older name), ``failed_request_count``
+    """One page of prompts, each annotated (attributes) with ``image_count`` (its images;
+    ``generation_count`` is the same number, its older name), ``failed_request_count``
     (requests that brought no image, one each), ``pending_request_count`` and
-    ``latest_thumbnail``."""
+    ``latest_thumbnail`` (see ``search.page_rows``)."""
 
     items: list[Prompt]
     next_cursor: tuple[Any, int] | None
@@ -159,7 +159,9 @@ class PromptStore(PromptImportStore, StoreBase):
             if expression:
                 conditions.append(Prompt.id.in_(fts.matching_ids(expression)))
             else:
-                conditions.append(Prompt.text ** fts.like_pattern(text))
+                # like_pattern escapes % and _ with a backslash: SQLite honours it with ESCAPE
+                like = (Prompt.text, SQL("LIKE"), fts.like_pattern(text), SQL("ESCAPE '\\'"))
+                conditions.append(NodeList(like))
         if query.favorites_only:
             conditions.append(Prompt.is_favorite == True)  # noqa: E712 (SQL, not Python)
         if query.model:
@@ -186,81 +188,47 @@ class PromptStore(PromptImportStore, StoreBase):
         """One page of prompts matching ``query``, newest (or most used) first, by keyset."""
         if query.order not in ("recent", "uses"):
             raise ValidationError(f"Order '{query.order}' is unknown; use 'recent' or 'uses'.")
-        sort_field = Prompt.last_used_at if query.order == "recent" else Prompt.use_count
-        conditions = self._prompt_conditions(query)
-        if query.after is not None:
-            value, last_id = query.after
-            # A row value: the two-column sort index serves it as a range, not a filter.
-            column = "last_used_at" if query.order == "recent" else "use_count"
-            conditions.append(
-                SQL(f'("t1"."{column}", "t1"."id") < (?, ?)', (sort_field.db_value(value), last_id))
-            )
-        latest_thumbnail = (
-            Generation.select(Generation.thumbnail_path)
-            .where(
-                (Generation.prompt == Prompt.id)
-                & (Generation.status == "succeeded")
-                & Generation.deleted_at.is_null()
-            )
-            .order_by(Generation.id.desc())
-            .limit(1)
-        )
         limit = max(1, min(query.limit, 1000))
-        order = (sort_field.desc(), Prompt.id.desc())
         # The page first, then its annotations: SQLite computes a result column's subqueries
         # for every row it sorts, so counting in the same SELECT counted the whole history.
-        page = Prompt.select(Prompt.id)
-        if conditions:
-            page = page.where(*conditions)
-        page = page.order_by(*order).limit(limit + 1)
-        sql, params = page.sql()
-        if self._walk_sort_index(query):
-            sql = search.indexed(sql, query.order)
+        sql, params = search.page_ids_sql(query, limit + 1, self._search_plan(query))
         ids = [row_id for (row_id,) in self.db.execute_sql(sql, params)]
         if not ids:
             return PromptPage(items=[], next_cursor=None)
-        select = Prompt.select(
-            Prompt,
-            counts.image_count(Prompt.id).alias("image_count"),
-            counts.failed_request_count(Prompt.id).alias("failed_request_count"),
-            counts.pending_request_count(Prompt.id).alias("pending_request_count"),
-            latest_thumbnail.alias("latest_thumbnail"),
-        ).where(Prompt.id.in_(ids))
-        by_id = {item.id: item for item in select}
-        items = [by_id[row_id] for row_id in ids if row_id in by_id]
+        items = search.page_rows(self.db, ids)
         has_more = len(items) > limit
         items = items[:limit]
-        for item in items:  # the older name, still read by History and ``history --json``
-            item.generation_count = item.image_count
         cursor = None
         if has_more:
             last = items[-1]
             cursor = (last.last_used_at if query.order == "recent" else last.use_count, last.id)
         return PromptPage(items=items, next_cursor=cursor)
 
-    def _walk_sort_index(self, query: PromptQuery) -> bool:
-        """Walk the sort index (stop at the page's end) rather than sort the matches?
+    def _search_plan(self, query: PromptQuery) -> str:
+        """How the page's ids are found (``search.page_ids_sql``): "walk", "sort" or "planner".
 
-        Yes with no filter but text; for FTS text only when it matches many prompts (the page
-        fills early); few matches are sorted as bare ids instead (walking would scan history).
+        With no filter but text: walk the sort index (stopping at the page's end), but for FTS
+        text only when it matches many prompts (the page fills early); few matches are sorted
+        as bare ids instead ("sort": walking would scan most of history). Other filters are
+        left to the planner, which has their indexes.
         """
         if query.favorites_only or query.model or query.has_generations is not None:
-            return False
+            return "planner"
         if query.since or query.until:
-            return False
+            return "planner"
         text = query.text.strip()
         if not text:
-            return True
+            return "walk"
         expression = fts.match_expression(query.text, prefix_last=query.prefix_last)
         if expression is None:
-            return True  # LIKE: a filter on the walk
-        return search.fts_matches_at_least(self.db, expression, search.FTS_WALK_FROM) >= (
-            search.FTS_WALK_FROM
-        )
+            return "walk"  # LIKE: a filter on the walk
+        # Counted as far as the total will ask (``search.fts_count`` keeps it for that call).
+        matches = search.fts_count(self.db, expression, search.COUNT_CAP + 1)
+        return "walk" if matches >= search.walk_from(self.db) else "sort"
 
     @guarded
     def count_prompts_capped(
-        self, query: PromptQuery = PromptQuery(), cap: int = 10_000
+        self, query: PromptQuery = PromptQuery(), cap: int = search.COUNT_CAP
     ) -> PromptTotal:
         """How many prompts match ``query``, counted exactly up to ``cap`` (then "cap+").
 
@@ -278,11 +246,10 @@ class PromptStore(PromptImportStore, StoreBase):
             or query.until
         )
         if expression and only_text and not self._any_trashed():
-            n = search.fts_matches_at_least(self.db, expression, cap + 1)
+            n = search.fts_count(self.db, expression, cap + 1)
         else:
-            select = Prompt.select(SQL("1")).where(*self._prompt_conditions(query)).limit(cap + 1)
-            sql, params = select.sql()
-            (n,) = self.db.execute_sql(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()
+            sql, params = search.count_sql(query, cap + 1)
+            (n,) = self.db.execute_sql(sql, params).fetchone()
         return PromptTotal(count=min(n, cap), exact=n <= cap)
 
     def _any_trashed(self) -> bool:
