@@ -22,13 +22,14 @@ matters):
 
 The UI thread never decodes, scales or encodes: when a view knows its fit (it was resized,
 which happens on mount, ahead of the first paint) and the encoded form for that fit is not
-cached, a thread worker of the view decodes, fits and encodes it (the sixel string of the part
-shown, the half-cell/unicode strips rendered on a private Rich console of that thread, the kitty
-PNG; the kitty transmission itself stays on the UI thread, in order with the frames). Until it
-is ready the view draws its background, which does not count as drawn (so no hole is left),
-and refreshes itself when the worker ends. A result for a file, fit or part the view no longer
-wants is not used (a new resize starts a new worker and the old one's end is ignored; an
-unmounted view's workers are cancelled and their results dropped).
+cached, a worker of the view has it decoded, fitted and encoded in a small thread pool of this
+module's own (the sixel string of the part shown, the half-cell/unicode strips rendered on a
+private Rich console of that thread, the kitty PNG; the kitty transmission stays on the UI
+thread, in order with the frames). Until it is ready the view draws its background, which does
+not count as drawn (so no hole is left), and refreshes itself when the worker ends. A result
+for a file, fit or part the view no longer wants is not used (a new fit cancels the last
+worker and its end is ignored; an unmounted view's workers are cancelled; a file replaced
+while it was read is read again).
 
 Headless runs (tests, snapshots) always draw the full cells, so screenshots show the image;
 ``wait_prepared`` waits until no view of an app is still preparing (the test harness does
@@ -43,6 +44,7 @@ import threading
 import time
 import weakref
 from collections.abc import Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -71,6 +73,14 @@ _pngs: cache.LRU[bytes] = cache.LRU(32 * 1024 * 1024, cost=len)
 _preparing: weakref.WeakSet[ImageView] = weakref.WeakSet()
 _consoles = threading.local()
 _GROUP = "image-prepare"
+_pool: list[ThreadPoolExecutor] = []
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The threads that prepare images (two: decoding and resizing release the GIL)."""
+    if not _pool:
+        _pool.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="dalletui-image"))
+    return _pool[0]
 
 
 def _bump(*_: object) -> None:
@@ -353,12 +363,19 @@ class ImageView(Widget):
         self._job = job
         self._failed = None
         _preparing.add(self)
+        work = partial(_prepare, job, module, options, console.color_system)
+
+        async def prepare() -> _Job:
+            # Our own small pool, not the loop's default executor: a page of thumbnails must
+            # not queue in front of the database workers. Cancelling this worker (a newer
+            # fit, an unmount, the app's exit) drops the job if it has not started yet.
+            return await asyncio.get_running_loop().run_in_executor(_executor(), work)
+
         self._worker = self.run_worker(
-            partial(_prepare, job, module, options, console.color_system),
+            prepare,
             name=f"prepare {self.path.name}",
             group=_GROUP,
             exclusive=True,  # a newer fit supersedes the last one
-            thread=True,
             exit_on_error=False,
         )
 
@@ -379,6 +396,7 @@ class ImageView(Widget):
                 self.reload()
                 return
             self._failed = job  # unreadable: the background stays
+            self.log.warning(f"cannot prepare {self.path}: {worker.error!r}")
         self.refresh()
 
     # ------------------------------------------------------------------ drawing
@@ -562,6 +580,7 @@ class ImageView(Widget):
             return png
 
         image_id = kitty.registry.ensure(key, placed.cols, placed.rows, prepared, write)
+        _pngs.discard(key)  # sent: the terminal keeps it now (prepared again if evicted)
         style = Style.parse(kitty.id_color(image_id))
         return [
             Strip([Segment(kitty.placeholder_cells(row, 0, placed.cols), style)], placed.cols)
