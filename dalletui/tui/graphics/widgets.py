@@ -356,10 +356,11 @@ class ImageView(Widget):
         module: Any = None
         console = self.app.console
         options = console.options.update(width=job.placed.cols, height=job.placed.rows)
-        if job.mode in ("halfcell", "unicode"):
+        if job.mode not in ("sixel", "kitty"):
             from dalletui.tui.graphics import backend
 
-            module = backend.modules(self.cell_size)[job.mode]
+            name = "unicode" if job.mode == "unicode" else "halfcell"
+            module = backend.modules(self.cell_size)[name]
         self._job = job
         self._failed = None
         _preparing.add(self)
