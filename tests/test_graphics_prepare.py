@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.strip import Strip
 
@@ -292,3 +293,32 @@ async def test_an_unmounted_views_late_result_is_dropped(
         assert app.is_running
         assert view.draws == 0 and view._job is None
     assert_off_main(calls, mode)
+
+
+async def test_a_partly_shown_sixel_prepares_the_part_shown(calls: Calls, tmp_path: Path) -> None:
+    """Only the top half of the view is on screen: that part is encoded, off the UI thread."""
+    from textual.containers import VerticalScroll
+    from textual.widgets import Static
+
+    use("sixel")
+    path = big_png(tmp_path / "big.png")
+
+    class Half(App[None]):
+        def compose(self) -> ComposeResult:
+            with VerticalScroll():
+                yield Static("words\n" * 15, id="above")
+                yield graphics.preview(path, box=(20, 10), id="view")
+
+    app = Half()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await prepared(pilot)
+        view = app.query_one(ImageView)
+        assert view.region.bottom > 20 > view.region.y  # partly shown
+        await until(pilot, lambda: view.draws > 0)
+        shown = Region(0, 0, view.size.width, 20 - view.region.y)  # the crop Textual asks for
+        text = "".join(segment.text for line in view.render_lines(shown) for segment in line)
+        decoded = sixel_decoder.decode(text).image  # the sixel drawn: the part shown
+        assert any(key[2].height < 10 for key in widgets._sixels._items)  # type: ignore[index]
+        assert decoded.size == (200, (20 - view.region.y) * 20)
+        assert near({decoded.getpixel((100, 10))}, RED)
+    assert_off_main(calls, "sixel")
