@@ -385,14 +385,17 @@ class ImageView(Widget):
         if worker.group != _GROUP:
             return
         event.stop()  # ours alone: screens handle their own workers' failures
-        if worker is not self._worker or event.state not in (
-            WorkerState.SUCCESS,
-            WorkerState.ERROR,
-        ):
-            return
+        if worker is not self._worker or not worker.is_finished:
+            return  # a superseded worker, or still running
+        state = worker.state  # now, not when the message was sent
         job, self._job, self._worker = self._job, None, None
         _preparing.discard(self)
-        if event.state == WorkerState.ERROR:
+        if state == WorkerState.CANCELLED:
+            # Cancelled by someone else (all of an app's workers, say): the next paint asks
+            # again.
+            self.refresh()
+            return
+        if state == WorkerState.ERROR:
             if isinstance(worker.error, _Replaced):
                 self.reload()
                 return
