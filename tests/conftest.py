@@ -62,6 +62,29 @@ def python_sigint_handler(request: pytest.FixtureRequest) -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(autouse=True)
+def pilot_waits_for_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``Pilot.pause`` (so every ``press``, and the pause before a snapshot's screenshot)
+    also waits, bounded, until no ``ImageView`` is still preparing its picture in a worker, and
+    then lets the app paint it: tests and screenshots see the image, as a user does a few
+    milliseconds later. ``tests/test_graphics_prepare.py`` undoes this to see the worker path.
+    """
+    import sys
+
+    from textual.pilot import Pilot
+
+    original = Pilot.pause
+
+    async def pause(self: Pilot[object], delay: float | None = None) -> None:
+        await original(self, delay)
+        widgets = sys.modules.get("dalletui.tui.graphics.widgets")
+        if widgets is not None and widgets.preparing(self.app):
+            await widgets.wait_prepared(self.app)
+            await original(self)
+
+    monkeypatch.setattr(Pilot, "pause", pause)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"

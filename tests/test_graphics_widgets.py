@@ -26,6 +26,7 @@ from tests.graphics_harness.wire import capture_wire
 
 COLORS = [(220, 40, 40), (40, 180, 60), (40, 80, 220), (230, 200, 30), (160, 60, 200)]
 SIXEL = re.compile(r"\x1bP[0-9;]*q.*?\x1b\\", re.DOTALL)
+PLACED_SIXEL = re.compile(r"\x1b\[(\d+);\d+H(\x1bP[0-9;]*q.*?\x1b\\)", re.DOTALL)
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +116,9 @@ async def test_sixel_thumbnails_decode_to_the_right_colours(
         app = Gallery(paths)
         async with app.run_test(size=(60, 20)) as pilot:
             await pilot.pause()
-            streams = SIXEL.findall(wire.text)
+            placed = PLACED_SIXEL.findall(wire.text)
+    # Each image is prepared in a worker and sent when ready, in any order: sort by screen row.
+    streams = [stream for _, stream in sorted((int(row), stream) for row, stream in placed)]
     assert len(streams) == 3
     for index, stream in enumerate(streams):
         decoded = sixel_decoder.decode(stream, define_selects=False).image

@@ -55,6 +55,12 @@ class LRU(Generic[T]):
         with self._lock:
             return self._items.get(key)
 
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            value = self._items.pop(key, None)
+            if value is not None:
+                self._total -= self._cost(value)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -143,6 +149,12 @@ def fitted_image(key: SourceKey, pixel_size: tuple[int, int]) -> Any:
             return ImageOps.fit(image, pixel_size, Image.Resampling.LANCZOS)
 
     return _fitted.get((key, pixel_size), make)
+
+
+def forget(key: SourceKey, pixel_size: tuple[int, int]) -> None:
+    """Drop one fitted image (its file changed while it was read)."""
+    _fitted.discard((key, pixel_size))
+    _sizes.discard(key)
 
 
 def clear() -> None:

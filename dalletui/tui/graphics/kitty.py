@@ -130,6 +130,11 @@ class Registry:
             write("".join(self._wrap(delete_sequence(i)) for i in evict))
         return image_id
 
+    def sent(self, key: object) -> bool:
+        """True when ``key`` has been transmitted (and not evicted since)."""
+        with self._lock:
+            return key in self._sent
+
     def free_all(self) -> str:
         """Delete sequences for everything we sent (written after the app exits)."""
         with self._lock:

@@ -20,22 +20,45 @@ matters):
   image is drawn in full again in the next frame (issue 12: History's text stayed inside
   Compose's result card, because the switch back drew the card into a dropped frame).
 
-Headless runs (tests, snapshots) always draw the full cells, so screenshots show the image.
+The UI thread never decodes, scales or encodes: when a view knows its fit (it was resized,
+which happens on mount, ahead of the first paint) and the encoded form for that fit is not
+cached, a worker of the view has it decoded, fitted and encoded in a small thread pool of this
+module's own (the sixel string of the part shown, the half-cell/unicode strips rendered on a
+private Rich console of that thread, the kitty PNG; the kitty transmission stays on the UI
+thread, in order with the frames). Until it is ready the view draws its background, which does
+not count as drawn (so no hole is left), and refreshes itself when the worker ends. A result
+for a file, fit or part the view no longer wants is not used (a new fit cancels the last
+worker and its end is ignored; an unmounted view's workers are cancelled; a file replaced
+while it was read is read again).
+
+Headless runs (tests, snapshots) always draw the full cells, so screenshots show the image;
+``wait_prepared`` waits until no view of an app is still preparing (the test harness does
+before every screenshot).
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
+import threading
+import time
 import weakref
 from collections.abc import Hashable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console, ConsoleOptions
 from rich.control import Control
 from rich.segment import ControlType, Segment
 from rich.style import Style
+from textual import events
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
+from textual.worker import Worker, WorkerState
 
 from dalletui.tui.graphics import cache, kitty, sixel_fix
 
@@ -46,6 +69,18 @@ _epoch = [0]
 _hooked: weakref.WeakSet[Any] = weakref.WeakSet()
 _strips: cache.LRU[list[Strip]] = cache.LRU(512)
 _sixels: cache.LRU[str] = cache.LRU(64 * 1024 * 1024, cost=len)
+_pngs: cache.LRU[bytes] = cache.LRU(32 * 1024 * 1024, cost=len)
+_preparing: weakref.WeakSet[ImageView] = weakref.WeakSet()
+_consoles = threading.local()
+_GROUP = "image-prepare"
+_pool: list[ThreadPoolExecutor] = []
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The threads that prepare images (two: decoding and resizing release the GIL)."""
+    if not _pool:
+        _pool.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="dalletui-image"))
+    return _pool[0]
 
 
 def _bump(*_: object) -> None:
@@ -76,6 +111,122 @@ def redraw(app: App[Any]) -> None:
     for view in app.screen.query(ImageView):
         view._painted = None
     app.screen.refresh()
+
+
+def preparing(app: App[Any]) -> bool:
+    """True while some mounted ``ImageView`` of ``app`` waits for its worker."""
+    for view in list(_preparing):
+        try:
+            if view._job is not None and view.is_attached and view.app is app:
+                return True
+        except Exception:  # noqa: BLE001 (NoActiveAppError while unmounting)
+            continue
+    return False
+
+
+async def wait_prepared(app: App[Any], timeout: float = 30.0) -> None:
+    """Wait (at most ``timeout`` seconds) until no view of ``app`` is preparing: tests and
+    screenshots call it so they see the picture, as a user does a few milliseconds later."""
+    deadline = time.monotonic() + timeout
+    while preparing(app) and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a view needs prepared: one file, fitted one way, encoded one way."""
+
+    source: cache.SourceKey
+    placed: cache.Fit
+    mode: str
+    cell_size: tuple[int, int]
+    part: Region | None = None  # sixel: the part shown, in image cells
+    colors: int = 256  # sixel
+    background: tuple[int, int, int] = (0, 0, 0)  # sixel
+
+    def key(self) -> Hashable:
+        placed = self.placed
+        if self.mode == "sixel":
+            return (self.source, placed, self.part, self.colors, self.background)
+        if self.mode == "kitty":
+            return (self.source, placed.pixel_width, placed.pixel_height, placed.cols, placed.rows)
+        return (self.source, placed, self.mode)
+
+
+def _thread_console(color_system: str | None) -> Console:
+    """A Rich console of the calling thread's own (the app's console is the UI thread's)."""
+    console: Console | None = getattr(_consoles, "console", None)
+    if console is None or console.color_system != color_system:
+        console = Console(
+            file=io.StringIO(),
+            force_terminal=True,
+            color_system=color_system,  # type: ignore[arg-type]
+            legacy_windows=False,
+            markup=False,
+            highlight=False,
+            emoji=False,
+        )
+        _consoles.console = console
+    return console
+
+
+class _Replaced(Exception):
+    """The file changed while it was being read: the result is for neither version."""
+
+
+def _prepare(job: _Job, module: Any, options: ConsoleOptions, color_system: str | None) -> _Job:
+    """Decode, fit and encode ``job`` into the caches (in a worker thread)."""
+    placed = job.placed
+    image = cache.fitted_image(job.source, (placed.pixel_width, placed.pixel_height))
+    key = job.key()
+    if job.mode == "sixel":
+        _sixels.get(key, lambda: _encode_sixel(job, image))
+    elif job.mode == "kitty":
+        _pngs.get(key, lambda: kitty.png_bytes(image))
+    else:
+        _strips.get(key, lambda: _block_cells(image, placed, module, options, color_system))
+    if cache.SourceKey.of(job.source.path) != job.source:
+        cache.forget(job.source, (placed.pixel_width, placed.pixel_height))
+        for store in (_sixels, _pngs, _strips):
+            store.discard(key)
+        raise _Replaced(job.source.path)
+    return job
+
+
+def _encode_sixel(job: _Job, image: Any) -> str:
+    placed, part = job.placed, job.part
+    cell_w, cell_h = job.cell_size
+    if part is not None:
+        box = (
+            part.x * cell_w,
+            part.y * cell_h,
+            min(placed.pixel_width, part.right * cell_w),
+            min(placed.pixel_height, part.bottom * cell_h),
+        )
+        if box != (0, 0, placed.pixel_width, placed.pixel_height):
+            image = image.crop(box)
+    red, green, blue = job.background
+    return sixel_fix.encode(image, job.colors, (red, green, blue, 1.0))
+
+
+def _block_cells(
+    image: Any,
+    placed: cache.Fit,
+    module: Any,
+    options: ConsoleOptions,
+    color_system: str | None,
+) -> list[Strip]:
+    """Half-cell or unicode strips, one per image row (any thread)."""
+    if image.mode == "RGBA":
+        from PIL import Image
+
+        flat = Image.new("RGB", image.size, (0, 0, 0))
+        flat.paste(image, mask=image.getchannel("A"))
+        image = flat
+    renderable = module.Image(image, placed.cols, placed.rows)
+    console = _thread_console(color_system)
+    lines = console.render_lines(renderable, options, pad=True, new_lines=False)
+    return [Strip(line, placed.cols) for line in lines[: placed.rows]]
 
 
 def _hole(width: int) -> Segment:
@@ -113,6 +264,9 @@ class ImageView(Widget):
         self._source = cache.SourceKey.of(path)
         self._painted: Hashable | None = None
         self._was_covered = False
+        self._job: _Job | None = None  # being prepared by ``self._worker``
+        self._worker: Worker[Any] | None = None
+        self._failed: _Job | None = None  # its worker failed (unreadable file): blank
         self.draws = 0  # how many times the cells were really drawn (tests, bench)
         if box is not None:
             self.styles.width = box[0]
@@ -143,10 +297,111 @@ class ImageView(Widget):
     def on_mount(self) -> None:
         _hook(self.app)
 
+    def on_resize(self, event: events.Resize) -> None:
+        """The fit is known now, ahead of the paint: prepare it."""
+        source = cache.SourceKey.of(self.path)
+        if source != self._source:
+            self._source = source
+            self.refresh(layout=True)
+        self._start(self._job_for(self._fit(), None))
+
+    def on_unmount(self) -> None:
+        # Textual cancels our workers; whatever they still produce is not ours to show.
+        self._job = self._worker = None
+        _preparing.discard(self)
+
+    def reload(self) -> None:
+        """Read the file again (it was replaced) and draw it once prepared."""
+        self._source = cache.SourceKey.of(self.path)
+        self._painted = None
+        self._failed = None
+        self.refresh(layout=True)
+        if self.size.area:
+            self._start(self._job_for(self._fit(), None))
+
     def on_hide(self) -> None:
         """Hidden (display off, scrolled away, switched out): whatever replaced us on screen
         has drawn over our cells, so the next time we are shown we must draw them again."""
         self._painted = None
+
+    # ------------------------------------------------------------------ preparing
+
+    def _job_for(self, placed: cache.Fit, part: Region | None) -> _Job | None:
+        """What drawing ``part`` (sixel; the whole image when None) of ``placed`` needs."""
+        if self._source is None:
+            return None
+        if self.image_mode != "sixel":
+            return _Job(self._source, placed, self.image_mode, self.cell_size)
+        if part is None:
+            part = Region(0, 0, placed.cols, placed.rows)
+        _, background = self.background_colors
+        rgb = (background.r, background.g, background.b)
+        return _Job(self._source, placed, "sixel", self.cell_size, part, self.sixel_colors, rgb)
+
+    def _ready(self, job: _Job) -> Any:
+        """The prepared form of ``job`` (kitty: True once sent), or None if not prepared."""
+        key = job.key()
+        if job.mode == "sixel":
+            return _sixels.peek(key)
+        if job.mode == "kitty":
+            return True if kitty.registry.sent(key) else _pngs.peek(key)
+        return _strips.peek(key)
+
+    def _start(self, job: _Job | None) -> None:
+        """Prepare ``job`` in a worker unless it is ready, being prepared, or failed."""
+        if job is None or job == self._job or job == self._failed:
+            return
+        if job.placed.cols <= 0 or job.placed.rows <= 0 or self._ready(job) is not None:
+            return
+        module: Any = None
+        console = self.app.console
+        options = console.options.update(width=job.placed.cols, height=job.placed.rows)
+        if job.mode not in ("sixel", "kitty"):
+            from dalletui.tui.graphics import backend
+
+            name = "unicode" if job.mode == "unicode" else "halfcell"
+            module = backend.modules(self.cell_size)[name]
+        self._job = job
+        self._failed = None
+        _preparing.add(self)
+        work = partial(_prepare, job, module, options, console.color_system)
+
+        async def prepare() -> _Job:
+            # Our own small pool, not the loop's default executor: a page of thumbnails must
+            # not queue in front of the database workers. Cancelling this worker (a newer
+            # fit, an unmount, the app's exit) drops the job if it has not started yet.
+            return await asyncio.get_running_loop().run_in_executor(_executor(), work)
+
+        self._worker = self.run_worker(
+            prepare,
+            name=f"prepare {self.path.name}",
+            group=_GROUP,
+            exclusive=True,  # a newer fit supersedes the last one
+            exit_on_error=False,
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != _GROUP:
+            return
+        event.stop()  # ours alone: screens handle their own workers' failures
+        if worker is not self._worker or not worker.is_finished:
+            return  # a superseded worker, or still running
+        state = worker.state  # now, not when the message was sent
+        job, self._job, self._worker = self._job, None, None
+        _preparing.discard(self)
+        if state == WorkerState.CANCELLED:
+            # Cancelled by someone else (all of an app's workers, say): the next paint asks
+            # again.
+            self.refresh()
+            return
+        if state == WorkerState.ERROR:
+            if isinstance(worker.error, _Replaced):
+                self.reload()
+                return
+            self._failed = job  # unreadable: the background stays
+            self.log.warning(f"cannot prepare {self.path}: {worker.error!r}")
+        self.refresh()
 
     # ------------------------------------------------------------------ drawing
 
@@ -232,6 +487,13 @@ class ImageView(Widget):
             return self._lines(crop, visible, placed, background, cells=None, sixel=None)
         if not (headless or covered) and key == self._painted:
             return self._lines(crop, visible, placed, background, cells=None, sixel=None, hole=True)
+        job = self._job_for(placed, visible.translate(-image_rect.offset) if sixel else None)
+        prepared = None if job is None else self._ready(job)
+        if prepared is None:
+            # Not prepared yet (or unreadable): the background, not counted as drawn.
+            self._painted = None
+            self._start(job)
+            return self._lines(crop, visible, placed, background, cells=None, sixel=None)
         self.draws += 1
         if covered or headless:
             self._painted = None
@@ -245,11 +507,18 @@ class ImageView(Widget):
         else:
             self._painted = key
         if sixel:
-            data = self._sixel(placed, visible.translate(-image_rect.offset))
             return self._lines(
-                crop, visible, placed, background, cells=None, sixel=data, screen_rect=screen_rect
+                crop,
+                visible,
+                placed,
+                background,
+                cells=None,
+                sixel=prepared,
+                screen_rect=screen_rect,
             )
-        return self._lines(crop, visible, placed, background, cells=self._cells(placed))
+        kitty_mode = self.image_mode == "kitty"
+        cells = self._kitty_cells(placed, prepared) if kitty_mode else prepared
+        return self._lines(crop, visible, placed, background, cells=cells)
 
     def _lines(
         self,
@@ -290,35 +559,6 @@ class ImageView(Widget):
 
     # ------------------------------------------------------------------ encodings
 
-    def _pixels(self, placed: cache.Fit) -> Any:
-        assert self._source is not None
-        return cache.fitted_image(self._source, (placed.pixel_width, placed.pixel_height))
-
-    def _cells(self, placed: cache.Fit) -> list[Strip]:
-        """One strip per image row: half-cell/unicode blocks, or kitty placeholders."""
-        if self.image_mode == "kitty":
-            return self._kitty_cells(placed)
-        key = (self._source, placed, self.image_mode)
-        return _strips.get(key, lambda: self._block_cells(placed))
-
-    def _block_cells(self, placed: cache.Fit) -> list[Strip]:
-        from dalletui.tui.graphics import backend
-
-        name = "unicode" if self.image_mode == "unicode" else "halfcell"
-        module = backend.modules(self.cell_size)[name]
-        image = self._pixels(placed)
-        if image.mode == "RGBA":
-            from PIL import Image
-
-            flat = Image.new("RGB", image.size, (0, 0, 0))
-            flat.paste(image, mask=image.getchannel("A"))
-            image = flat
-        renderable = module.Image(image, placed.cols, placed.rows)
-        console = self.app.console
-        options = console.options.update(width=placed.cols, height=placed.rows)
-        lines = console.render_lines(renderable, options, pad=True, new_lines=False)
-        return [Strip(line, placed.cols) for line in lines[: placed.rows]]
-
     def _cell_row(self, cells: list[Strip], row: int, start: int, width: int) -> list[Segment]:
         """Columns ``start`` to ``start + width`` of image row ``row``."""
         if self.image_mode == "kitty":
@@ -331,39 +571,25 @@ class ImageView(Widget):
             return list(strip)
         return list(strip.crop(start, start + width))
 
-    def _kitty_cells(self, placed: cache.Fit) -> list[Strip]:
+    def _kitty_cells(self, placed: cache.Fit, png: bytes | bool) -> list[Strip]:
+        """Placeholder cells; transmits the prepared ``png`` first if it was not sent yet."""
         driver = getattr(self.app, "_driver", None)
         write = None if driver is None or self.app.is_headless else driver.write
         key = (self._source, placed.pixel_width, placed.pixel_height, placed.cols, placed.rows)
-        image_id = kitty.registry.ensure(
-            key, placed.cols, placed.rows, lambda: kitty.png_bytes(self._pixels(placed)), write
-        )
+
+        def prepared() -> bytes:
+            # ``png`` is True only when the key was already sent, and keys are only sent
+            # (and evicted) on this thread, so ``ensure`` asks for bytes only when we have them.
+            assert isinstance(png, bytes)
+            return png
+
+        image_id = kitty.registry.ensure(key, placed.cols, placed.rows, prepared, write)
+        _pngs.discard(key)  # sent: the terminal keeps it now (prepared again if evicted)
         style = Style.parse(kitty.id_color(image_id))
         return [
             Strip([Segment(kitty.placeholder_cells(row, 0, placed.cols), style)], placed.cols)
             for row in range(placed.rows)
         ]
-
-    def _sixel(self, placed: cache.Fit, part: Region) -> str:
-        """The sixel string for the visible ``part`` (in image cells) of the image."""
-        key = (self._source, placed, part, self.sixel_colors)
-
-        def encode() -> str:
-            image = self._pixels(placed)
-            cell_w, cell_h = self.cell_size
-            box = (
-                part.x * cell_w,
-                part.y * cell_h,
-                min(placed.pixel_width, part.right * cell_w),
-                min(placed.pixel_height, part.bottom * cell_h),
-            )
-            if box != (0, 0, placed.pixel_width, placed.pixel_height):
-                image = image.crop(box)
-            _, background = self.background_colors
-            rgba = (background.r, background.g, background.b, 1.0)
-            return sixel_fix.encode(image, self.sixel_colors, rgba)
-
-        return _sixels.get(key, encode)
 
 
 def _sixel_segments(sixel: str, screen_rect: Region) -> list[Segment]:
@@ -380,4 +606,5 @@ def _sixel_segments(sixel: str, screen_rect: Region) -> list[Segment]:
 def clear_caches() -> None:
     _strips.clear()
     _sixels.clear()
+    _pngs.clear()
     cache.clear()
