@@ -118,3 +118,34 @@ async def test_a_delete_counts_down_an_exact_title_but_not_a_capped_one(
         assert str(screen.prompt_list.border_title).startswith("5+ prompts")
         await settle()
         assert str(screen.prompt_list.border_title).startswith("5+ prompts")
+
+
+async def test_a_search_brings_its_rows_and_its_count_in_one_callback(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows and count used to arrive in two trips to the UI thread, the second waiting for the
+    rows to be painted: the title lagged the list by a frame (~30 ms a key)."""
+    graphics.configure("halfcell")
+    monkeypatch.setattr(DalleTuiApp, "DEFAULT_MODE", "history")
+    start = dt.datetime.now() - dt.timedelta(hours=1)
+    for n in range(5):
+        services.db.record_prompt_use(f"castle number {n}", when=start + dt.timedelta(seconds=n))
+    services.db.record_prompt_use("a cat", when=start)
+    seen: list[tuple[str, str]] = []
+    original = HistoryScreen._show_results
+
+    def show_results(self: HistoryScreen, ask, filters, page, keep_id, total) -> None:  # type: ignore[no-untyped-def]
+        original(self, ask, filters, page, keep_id, total)
+        seen.append((filters.text, str(self.prompt_list.border_title)))
+
+    monkeypatch.setattr(HistoryScreen, "_show_results", show_results)
+    app = make_app(services)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(3):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        await pilot.press("slash", *"castle")
+        for _ in range(3):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+    assert seen and seen[-1] == ("castle", "5 prompts")

@@ -232,16 +232,19 @@ class HistoryScreen(Screen[None]):
             page = history.prompt_page(filters.query(), ask)
             if get_current_worker().is_cancelled:
                 return
+            if filters.active:
+                # A search is counted up to a cap ("10,000+" past it; counting every match of
+                # a common prefix took longer than finding the page), cheaply (the plan's FTS
+                # count is reused), so rows and count reach the screen in one frame: a second
+                # trip waited for the UI thread to paint the rows first (~30 ms a key).
+                total = None if self._search_pending else history.total(filters.query(), TOTAL_CAP)
+                self.app.call_from_thread(self._show_results, ask, filters, page, keep_id, total)
+                return
             self.app.call_from_thread(self._show_first_page, ask, filters, page, keep_id)
             if self._search_pending:
                 return  # newer text waits: its page matters more than this count
-            # The whole history is counted exactly (once, not per key); a search up to a cap,
-            # "10,000+" past it: counting every match of a common prefix took longer than
-            # finding the page.
-            if filters.active:
-                total = history.total(filters.query(), TOTAL_CAP)
-            else:
-                total = PromptTotal(history.count(filters.query()), exact=True)
+            # The whole history is counted exactly, once per load, after its first page.
+            total = PromptTotal(history.count(filters.query()), exact=True)
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(self._show_total, ask, total)
         finally:
@@ -275,6 +278,19 @@ class HistoryScreen(Screen[None]):
             search=filters.text,
             empty_text=empty,
         )
+
+    def _show_results(
+        self,
+        ask: PageAsk,
+        filters: HistoryFilters,
+        page: Page[PromptRow],
+        keep_id: int | None,
+        total: PromptTotal | None,
+    ) -> None:
+        """A search's page and (unless newer keys wait) its count, in one go."""
+        self._show_first_page(ask, filters, page, keep_id)
+        if total is not None:
+            self._show_total(ask, total)
 
     def _show_total(self, ask: PageAsk, total: PromptTotal) -> None:
         if not self.pager.same_query(ask):
