@@ -168,7 +168,8 @@ def test_search_is_unchanged_after_the_fts_table_is_declared_again(home: Path) -
         db.record_prompt_use("cyberpunk owl")
         assert db.count_prompts(PromptQuery(text="cyberpunk")) == 2
         (sql,) = _raw(path, "SELECT sql FROM sqlite_master WHERE name = 'prompts_fts'")[0]
-        assert 'content="prompts"' in sql and "prefix='2 3'" in sql
+        # 0007 declares it once more, with one-letter prefixes; the spelling stays.
+        assert 'content="prompts"' in sql and "prefix='1 2 3'" in sql
     finally:
         db.close()
 
@@ -200,7 +201,7 @@ def test_the_migration_goes_down_and_up_again(home: Path, new_york: None) -> Non
     DatabaseManager(path).open().close()
     database.init(str(path), pragmas={"journal_mode": "wal", "foreign_keys": 1})
     database.connect(reuse_if_open=True)
-    Runner(database, str(MIGRATIONS_DIR)).down(target="0004_portable")  # 0005, then 0004
+    Runner(database, str(MIGRATIONS_DIR)).down(target="0004_portable")  # 0007 ... 0004
     database.close()
     assert dict(_raw(path, "SELECT id, created_at FROM prompts")) == {
         1: OLD,
@@ -209,7 +210,7 @@ def test_the_migration_goes_down_and_up_again(home: Path, new_york: None) -> Non
     assert "uid" not in {row[1] for row in _raw(path, "PRAGMA table_info(generations)")}
     db = DatabaseManager(path).open()
     try:
-        assert db.schema_version() == 6
+        assert db.schema_version() == 7
         assert db.count_prompts(PromptQuery(text="owl")) == 1
     finally:
         db.close()
