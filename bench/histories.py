@@ -5,16 +5,21 @@ code under test (``DatabaseManager.import_prompts``), so the old code and the ne
 their own copy (a newer schema is refused by older code). Names: ``37k`` (the corpus's 105k
 lines imported as they are), ``100k`` (its distinct lines, then suffixed copies
 ``f"{line} #{i}"`` until 100,000), ``200`` (the small history memory is compared against) and
-``smoke`` (300 prompts, for ``--smoke``). ``1m`` is a synthetic 1M-line file (only the import
-row reads it).
+``smoke`` (300 prompts, for ``--smoke``). ``1m`` is the synthetic history for scaling: the
+distinct lines suffixed the same way until 1,000,000 distinct prompts, streamed into
+``import_prompts`` (a generator, so memory stays bounded); ``smoke-1m`` is its stand-in for
+``--smoke`` (the same generator and path, 1,000 prompts). ``million_file`` is another thing: a
+synthetic 1M-line file (duplicates kept) that only the import row reads.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,26 +127,38 @@ def distinct(lines: list[str]) -> list[str]:
     return list(seen)
 
 
+def iter_distinct_to(lines: list[str], total: int) -> Iterator[str]:
+    """The distinct lines, then suffixed copies ``f"{line} #{i}"``, until ``total`` lines
+    (all distinct), yielded one by one: only the distinct base is held in memory."""
+    base = distinct(lines) or synthetic_lines(1000)
+    n = 0
+    i = 0
+    while True:
+        for line in base:
+            if n >= total:
+                return
+            yield line if i == 0 else f"{line} #{i}"
+            n += 1
+        i += 1
+
+
 def distinct_to(lines: list[str], total: int) -> list[str]:
     """The distinct lines, then suffixed copies ``f"{line} #{i}"`` until ``total``."""
-    base = distinct(lines)
-    out = base[:total]
-    i = 1
-    while len(out) < total:
-        for line in base:
-            if len(out) >= total:
-                break
-            out.append(f"{line} #{i}")
-        i += 1
-    return out
+    return list(iter_distinct_to(lines, total))
 
 
-def lines_for(name: str, corpus: list[str]) -> list[str]:
-    """The lines imported to build the history ``name``."""
+#: The synthetic scaling histories (streamed, search rows only) and their distinct prompts.
+SCALING = {"1m": 1_000_000, "smoke-1m": 1_000}
+
+
+def lines_for(name: str, corpus: list[str]) -> Iterable[str]:
+    """The lines imported to build the history ``name`` (a stream for the scaling ones)."""
     if name == "37k":
         return corpus
     if name == "100k":
         return distinct_to(corpus, 100_000)
+    if name in SCALING:
+        return iter_distinct_to(corpus, SCALING[name])
     if name == "200":
         return distinct(corpus)[:200]
     if name == "smoke":
@@ -193,14 +210,28 @@ def history_home(work: Path, name: str, corpus: list[str]) -> Path:
         return home
     shutil.rmtree(folder, ignore_errors=True)
     home.mkdir(parents=True)
+    start = time.perf_counter()
     db = DatabaseManager(home / "dalletui.db").open()
     try:
-        db.import_prompts(lines_for(name, corpus))
+        summary = db.import_prompts(lines_for(name, corpus))
         db.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         db.close()
-    done.write_text("ok\n")
+    seconds = time.perf_counter() - start
+    added = getattr(summary, "added", None)
+    done.write_text(json.dumps({"seconds": round(seconds, 2), "added": added}) + "\n")
     return home
+
+
+def build_info(work: Path, name: str) -> dict[str, float | int | None]:
+    """How long building the cached history ``name`` took and how many prompts it added
+    (empty for a history cached before this was recorded)."""
+    done = work / f"{name}-v{schema_version()}" / "built"
+    try:
+        info = json.loads(done.read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def copy_home(home: Path, dest: Path) -> Path:

@@ -1,7 +1,7 @@
 """The benchmark: every figure of the performance table against its floor, in one run.
 
-    python bench/run.py [--sizes 37k,100k] [--full] [--corpus FILE] [--work DIR]
-                        [--json PATH | --json -] [--smoke]
+    python bench/run.py [--sizes 37k,100k[,1m]] [--full] [--corpus FILE] [--work DIR]
+                        [--json PATH | --json -] [--smoke] [--only LABEL]
 
 Builds the histories from the prompt corpus (cached in --work, so reruns are fast), measures
 each row and its floor in the same run, prints the table (figure | measured | floor | ratio |
@@ -10,6 +10,13 @@ script measures older code: ``PYTHONPATH=/path/to/old/checkout python bench/run.
 the old code lacks are detected, not assumed). Timings live here, never in the tests:
 ``--smoke`` (tiny histories, a few iterations, the JSON's shape checked) is what the test suite
 runs.
+
+``1m`` (in --sizes, or --full) adds the scaling rows: a synthetic history of 1,000,000 distinct
+prompts (the corpus's distinct lines suffixed as for 100k, streamed through ``import_prompts``,
+cached in --work; its build time is reported) measured by the search rows only (the same
+queries, page + count, against the floor on that same file), plus the 1M-line import row. The
+TUI rows (keystroke, echo, memory) stay at the largest of 37k/100k. ``--smoke`` runs the same
+path on a 1,000-prompt stand-in (``smoke-1m``).
 """
 
 from __future__ import annotations
@@ -116,15 +123,19 @@ def _pp(s: dict[str, float]) -> str:
 # -- the rows ------------------------------------------------------------------------------
 
 
-def rows_search(size: str, home: Path, lines: list[str], plan: Plan) -> list[dict[str, Any]]:
-    figure = f"History search call (page 100 + count), {plan.queries} queries, {size} p50/p95/max"
+def rows_search(
+    size: str, home: Path, lines: list[str], plan: Plan, scaling: str = "", note: str = ""
+) -> list[dict[str, Any]]:
+    """``scaling``: the label's words for a synthetic scaling history (search rows only)."""
+    label = f"{size} {scaling}" if scaling else size
+    figure = f"History search call (page 100 + count), {plan.queries} queries, {label} p50/p95/max"
     goal = "p50 ≤ 1.5× floor, p95 ≤ 15 ms"
     queries = measure_search.corpus_queries(lines, plan.queries)
     got = measure_search.measure(home, queries)
     product, floor = got["product"], got["floor"]
     ratio = _ratio(product["p50"], floor["p50"])
     met = ratio <= 1.5 and product["p95"] <= 15
-    return [row(f"search-{size}", figure, product, floor, ratio, goal, met)]
+    return [row(f"search-{size}", figure, product, floor, ratio, goal, met, note)]
 
 
 def rows_keystrokes(size: str, home: Path, words: list[str], plan: Plan) -> list[dict[str, Any]]:
@@ -388,10 +399,24 @@ def check_shape(report: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _built(info: dict[str, Any]) -> str:
+    """A history's build, for a note: its prompts and how long it took (cached or now)."""
+    if not info.get("seconds"):
+        return "cached (build time not recorded)"
+    added = f"{info['added']:,} prompts" if info.get("added") is not None else "built"
+    when = "cached, built" if info.get("cached") else "built"
+    return f"{added}, {when} in {info['seconds']:.1f} s"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="", help="histories to measure: 37k,100k (default), 1m")
-    parser.add_argument("--full", action="store_true", help="also the 1M-line import")
+    parser.add_argument(
+        "--sizes",
+        default="",
+        help="histories to measure: 37k,100k (default); 1m adds the 1M-distinct search rows "
+        "and the 1M-line import",
+    )
+    parser.add_argument("--full", action="store_true", help="the default sizes plus 1m")
     parser.add_argument(
         "--corpus", type=Path, default=None, help="prompt corpus (one a line, .gz ok)"
     )
@@ -409,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(args.smoke)
     sizes = [s.strip().lower() for s in (args.sizes or "37k,100k").split(",") if s.strip()]
     full = args.full or "1m" in sizes
-    sizes = [s for s in sizes if s != "1m"]
+    sizes = [s for s in sizes if s != "1m"] or ["37k", "100k"]
+    scaling = ["1m"] if full else []
     unknown = [s for s in sizes if s not in {"37k", "100k"}]
     if unknown:
         print(f"Unknown size {unknown[0]!r}: use 37k, 100k or 1m.", file=sys.stderr)
@@ -427,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         sizes = ["smoke"]
         full = False
+        scaling = ["smoke-1m"]  # the 1m path at a tiny size (no 1M-line import)
 
     workers = 2 if args.smoke else 1  # timings of the smoke run mean nothing: run it side by side
 
@@ -445,9 +472,16 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     homes = {}
-    for name in [*sizes, "200"]:
+    builds: dict[str, dict[str, Any]] = {}
+    for name in [*sizes, "200", *scaling]:
         print(f"building history {name} …", file=sys.stderr)
+        start = time.perf_counter()
         homes[name] = histories.history_home(work, name, corpus)
+        took = time.perf_counter() - start
+        info = histories.build_info(work, name)
+        builds[name] = {**info, "cached": took < 0.9 * float(info.get("seconds") or math.inf)}
+        if name in scaling:
+            print(f"  history {name}: {_built(builds[name])}", file=sys.stderr)
     words = [
         q for q in measure_search.corpus_queries(corpus, 200, seed=7) if " " not in q and len(q) > 4
     ]
@@ -470,6 +504,21 @@ def main(argv: list[str] | None = None) -> int:
         attempt(
             f"search {size}",
             lambda h=home, s=size: rows_search(s, h, corpus, plan),
+            f"search-{size}",
+            f"search {size}",
+            "p50 ≤ 1.5× floor, p95 ≤ 15 ms",
+        )
+    for size in scaling:
+        attempt(
+            f"search {size}",
+            lambda h=homes[size], s=size: rows_search(
+                s,
+                h,
+                corpus,
+                plan,
+                "distinct, synthetic: only the search rows run at this size",
+                _built(builds[s]),
+            ),
             f"search-{size}",
             f"search {size}",
             "p50 ≤ 1.5× floor, p95 ≤ 15 ms",
@@ -543,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - clock, 1),
         "sizes": sizes,
+        "scaling": scaling,
+        "builds": builds,
         "smoke": args.smoke,
         "rows": rows,
     }

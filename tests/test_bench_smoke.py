@@ -39,6 +39,11 @@ def test_bench_smoke_measures_every_row(tmp_path: Path) -> None:
     assert report["smoke"] is True
     kinds = {row["id"].split("-")[0] for row in report["rows"]}
     assert set(ROWS) <= kinds
+    # the 1m scaling path (streamed synthetic history, search rows only) at its tiny stand-in
+    scaling = [row for row in report["rows"] if row["id"] == "search-smoke-1m"]
+    assert len(scaling) == 1 and scaling[0]["measured"] is not None, scaling
+    assert report["scaling"] == ["smoke-1m"]
+    assert report["builds"]["smoke-1m"]["added"] == 1000
     for row in report["rows"]:
         assert set(row) >= {"id", "figure", "measured", "floor", "ratio", "goal", "met", "note"}
         # every row is measured, or says why not (a pty may be missing: skipped, with a reason)
