@@ -209,7 +209,13 @@ PARSER_EXTENSIONS: list[Callable[[Any], None]] = []
 def _services(settings: Settings):  # noqa: ANN202 (import kept lazy for start-up time)
     from dalletui.services.context import open_services
 
-    return open_services(settings)
+    return open_services(settings, notice=say_on_terminal)
+
+
+def say_on_terminal(text: str) -> None:
+    """A sentence on stderr when it is a terminal (an upgrade under way); scripts see none."""
+    if _is_tty(sys.stderr):
+        print(f"dalletui: {printable(text, single_line=True)}", file=sys.stderr, flush=True)
 
 
 @command("history")

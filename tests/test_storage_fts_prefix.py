@@ -177,3 +177,32 @@ def test_one_letter_prefix_matches_a_python_reference(v6: Path) -> None:
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def test_an_upgrade_is_announced_once_and_a_new_database_is_not(
+    v6: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rebuilding a large history's index takes seconds at the first start: it is said, on a
+    terminal, so the pause does not look like a hang; a new database or a current one says
+    nothing, and neither does a script's stderr."""
+    from dalletui import cli
+
+    heard: list[str] = []
+    DatabaseManager(v6).open(heard.append).close()
+    assert len(heard) == 1 and heard[0].startswith("Upgrading the history in ")
+    DatabaseManager(v6).open(heard.append).close()
+    DatabaseManager(tmp_path / "new" / "dalletui.db").open(heard.append).close()
+    assert len(heard) == 1
+
+    old = tmp_path / "old" / "home"
+    _database_at_0006(old / "dalletui.db", count=20)
+    monkeypatch.setattr(cli, "_is_tty", lambda stream: True)
+    assert cli.main(["--home", str(old), "history", "--limit", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("dalletui: Upgrading the history in ") and err.count("\n") == 1
+
+    older = tmp_path / "older" / "home"
+    _database_at_0006(older / "dalletui.db", count=20)
+    monkeypatch.setattr(cli, "_is_tty", lambda stream: False)
+    assert cli.main(["--home", str(older), "history", "--limit", "1"]) == 0
+    assert capsys.readouterr().err == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dalletui.config import Settings
@@ -49,9 +50,13 @@ class Services:
         self.close()
 
 
-def open_services(settings: Settings) -> Services:
-    """Open the database (running migrations) and wire the services together."""
-    db = DatabaseManager(settings.db_path).open()
+def open_services(settings: Settings, notice: Callable[[str], None] | None = None) -> Services:
+    """Open the database (running migrations) and wire the services together.
+
+    ``notice`` hears one sentence before an existing database is upgraded (it may take a few
+    seconds for a large history): the launcher and the CLI print it on a terminal.
+    """
+    db = DatabaseManager(settings.db_path).open(notice)
     images = ImageStore(settings.images_dir)
     generation = GenerationService(db, images, settings)
     _repair_crash_leftovers(db, images, settings)

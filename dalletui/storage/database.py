@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,12 +98,16 @@ class DatabaseManager(
     # -- lifecycle -------------------------------------------------------------------------
 
     @guarded
-    def open(self) -> DatabaseManager:
+    def open(self, notice: Callable[[str], None] | None = None) -> DatabaseManager:
         """Create folders and the database if needed, set pragmas, run pending migrations.
 
-        A database from a newer dalletui is refused before anything is written to it.
+        A database from a newer dalletui is refused before anything is written to it. An
+        existing database that needs upgrading first gets ``notice`` with a sentence saying
+        so: rebuilding a large history's search index takes seconds (about 1.4 s for 100k
+        prompts), which should not look like a hang.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
         self._refuse_newer()
         if not self.db.is_closed():
             self.db.close()
@@ -110,7 +115,13 @@ class DatabaseManager(
         self.db.connect(reuse_if_open=True)
         # Reading the schema first surfaces a corrupt file before anything writes to it.
         self.db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
-        applied = Runner(self.db, str(MIGRATIONS_DIR)).up()
+        runner = Runner(self.db, str(MIGRATIONS_DIR))
+        if notice is not None and existed and _pending(runner):
+            notice(
+                f"Upgrading the history in {self.path} for this dalletui (once; "
+                "a large history takes a few seconds)…"
+            )
+        applied = runner.up()
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
             self.db.pragma("user_version", self.schema_version())
@@ -184,3 +195,8 @@ class DatabaseManager(
     def counts(self) -> dict[str, int]:
         """Row count of every table (for the status line and verification)."""
         return {model._meta.table_name: model.select().count() for model in ALL_MODELS}
+
+
+def _pending(runner: Runner) -> bool:
+    """True when some migration file has not been applied yet."""
+    return any(m.path is not None and not m.applied for m in runner.status())

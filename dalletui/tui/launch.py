@@ -52,10 +52,11 @@ def launch(settings: Settings) -> int:
 
     decide_graphics(settings)
     layer = graphics.current()
+    from dalletui.cli import say_on_terminal
     from dalletui.services.context import open_services
     from dalletui.tui.app import make_app
 
-    services = open_services(settings)
+    services = open_services(settings, notice=say_on_terminal)
     try:
         make_app(services, graphics=layer).run()
     finally:
