@@ -284,19 +284,10 @@ def is_remote() -> bool:
     return _default is not None and _default.is_remote()
 
 
-def preview(
-    path: str | Path | None,
-    *,
-    id: str | None = None,
-    classes: str = "",
-    box: tuple[int, int] | None = None,
-    thumbnail: bool = False,
-    cache: bool = True,
-) -> Widget:
-    """``current().preview(...)``: for code without an app (demos); widgets use ``of(self)``."""
-    return current().preview(
-        path, id=id, classes=classes, box=box, thumbnail=thumbnail, cache=cache
-    )
+def preview(path: str | Path | None, **options: Any) -> Widget:
+    """``current().preview(path, ...)``, for code without an app (demos); widgets in an app
+    use ``of(self).preview``."""
+    return current().preview(path, **options)
 
 
 def _unreadable(path: str | Path) -> str:
