@@ -91,3 +91,25 @@ async def test_output_held_follows_textuals_batch_update() -> None:
                 assert _output_held(app)
             assert _output_held(app)
         assert not _output_held(app)
+
+
+async def test_the_private_textual_names_dalletui_relies_on_still_exist() -> None:
+    """Textual 8 offers no public way for these, so each is used in one guarded place; a
+    Textual upgrade that moves one fails here, not as stale images on screen:
+
+    - ``Screen._compositor.visible_widgets`` / ``.cuts``: does a toast cover an image?
+      (``Screen.get_widgets_at`` is public but per cell);
+    - ``App._batch_count``: is output held back (``batch_update``)?
+    - ``App._driver.write``: a kitty image is sent once, outside a frame;
+    - ``textual.widgets._footer.FooterKey``: the footer's keys, updated in place.
+    """
+    from textual.widgets._footer import FooterKey
+
+    assert FooterKey is not None
+    app = Host(Path("unused"))
+    async with app.run_test(size=(40, 10)):
+        compositor = app.screen._compositor
+        assert isinstance(compositor.visible_widgets, dict)
+        assert isinstance(compositor.cuts, list)
+        assert app._batch_count == 0
+        assert callable(app._driver.write)  # type: ignore[union-attr]
