@@ -28,14 +28,18 @@ def measure(image_path: Path, repeat: int) -> dict[str, Any]:
     """Median ms of ``thumbnail_png`` and of PIL saves of the same thumbnail."""
     from PIL import Image, ImageOps
 
+    from dalletui.generation import files
     from dalletui.generation.files import thumbnail_png
+
+    # The same resize as the product's (older code has no constant: it used 3.0 as well).
+    gap = getattr(files, "THUMBNAIL_REDUCING_GAP", 3.0)
 
     image = Image.open(image_path)
     image.load()
 
     def pil(**save: Any) -> None:
         thumb = ImageOps.exif_transpose(image).convert("RGB")
-        thumb.thumbnail((256, 256), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        thumb.thumbnail((256, 256), Image.Resampling.LANCZOS, reducing_gap=gap)
         thumb.save(io.BytesIO(), "PNG", **save)
 
     return {
