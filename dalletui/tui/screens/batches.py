@@ -27,7 +27,6 @@ from textual.worker import Worker, WorkerState
 
 from dalletui.errors import ValidationError
 from dalletui.textsafe import printable
-from dalletui.tui import graphics
 from dalletui.tui.latest import Latest
 from dalletui.tui.messages import DataChanged, ReusePrompt
 from dalletui.tui.notices import show_failure
@@ -37,7 +36,6 @@ from dalletui.tui.widgets.batch_grid import (
     BatchEntry,
     BatchGrid,
     names_in_order,
-    warm_thumbnail,
 )
 from dalletui.tui.widgets.batch_view import (
     COLUMNS,
@@ -60,8 +58,6 @@ MUTED = "$foreground-muted"
 _GROUPS = ("batches-load", "batches-detail", "batches-write")
 #: Seconds between reloads while a batch runs in another process (no events reach us).
 POLL_ELSEWHERE_S = 1.0
-#: How many thumbnails one detail load decodes ahead of drawing.
-WARM_AHEAD = 48
 EMPTY = (
     "No batches yet.\n\nOn the Templates screen (F4), b runs the selected template as a batch: "
     "every combination of its variables, with the count and the cost shown before anything "
@@ -349,12 +345,6 @@ class BatchesScreen(Screen[None]):
             row = self.rows.get(batch_id)
             order = names_in_order(str(row.batch.body)) if row is not None else []
             entries = [BatchEntry.of(item, generation, order) for item, generation in shown]
-            warmed = 0
-            layer = graphics.of(self)
-            for entry in entries:
-                if entry.thumbnail and warmed < WARM_AHEAD:
-                    warm_thumbnail(layer, entry.thumbnail)
-                    warmed += 1
         except BaseException:
             self.app.call_from_thread(self._detail_done)
             raise

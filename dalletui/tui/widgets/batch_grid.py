@@ -3,12 +3,11 @@
 One screenful (page) at a time, as in the History gallery: terminal graphics stay cheap and the
 number of image widgets bounded. Cards are updated in place when an item moves on (only a card
 whose image changed gets a new image widget), so a running batch does not flicker. Thumbnails
-are decoded and scaled off the UI thread (``warm_thumbnail``, called by the screen's worker).
+are decoded and scaled off the UI thread by the image widgets themselves (``ImageView``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -28,7 +27,6 @@ from dalletui.tui import graphics
 if TYPE_CHECKING:
     from dalletui.services.batches import BatchItem, Generation
 
-log = logging.getLogger(__name__)
 
 #: The thumbnail's box in cells, and a card's outer size (box, two caption lines, the border).
 THUMB_BOX = (16, 8)
@@ -105,26 +103,6 @@ def _choice(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(name): str(chosen) for name, chosen in value.items()}
-
-
-def warm_thumbnail(
-    layer: graphics.Graphics, path: str | None, box: tuple[int, int] = THUMB_BOX
-) -> None:
-    """Decode and scale ``path`` for ``box`` now, in a worker thread, so that drawing its card
-    on the UI thread later finds it in the graphics cache."""
-    decision = layer.decision
-    if not path or layer.mode == "off":
-        return
-    from dalletui.tui.graphics import cache
-
-    key = cache.SourceKey.of(path)
-    if key is None:
-        return
-    try:
-        placed = cache.fit(cache.image_size(key), box, decision.cell_size)
-        cache.fitted_image(key, (placed.pixel_width, placed.pixel_height))
-    except Exception:  # noqa: BLE001 (PIL raises many kinds; the card says why when it draws)
-        log.debug("could not warm the thumbnail %s", path, exc_info=True)
 
 
 class BatchCard(Vertical, can_focus=True):
