@@ -6,6 +6,8 @@ Batches run in the app (``batch_runs``), not in a screen, so they keep going fro
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from importlib import import_module
 from typing import TYPE_CHECKING, Literal, overload
 
 from textual import events, on, work
@@ -46,34 +48,15 @@ if TYPE_CHECKING:
     from dalletui.tui.screens.history import HistoryScreen
 
 
-def _history() -> Screen[None]:
-    from dalletui.tui.screens.history import HistoryScreen
+def _shown_later(module: str, name: str) -> Callable[[], Screen[None]]:
+    """A ``MODES`` entry that imports and builds its screen when the mode is first shown
+    (Textual calls it then), so the first frame has only Compose's work."""
 
-    return HistoryScreen()
+    def build() -> Screen[None]:
+        screen: type[Screen[None]] = getattr(import_module(f"dalletui.tui.screens.{module}"), name)
+        return screen()
 
-
-def _templates() -> Screen[None]:
-    from dalletui.tui.screens.templates import TemplatesScreen
-
-    return TemplatesScreen()
-
-
-def _batches() -> Screen[None]:
-    from dalletui.tui.screens.batches import BatchesScreen
-
-    return BatchesScreen()
-
-
-def _usage() -> Screen[None]:
-    from dalletui.tui.screens.usage import UsageScreen
-
-    return UsageScreen()
-
-
-def _trash() -> Screen[None]:
-    from dalletui.tui.screens.trash import TrashScreen
-
-    return TrashScreen()
+    return build
 
 
 #: Why a batch stopped when dalletui was closed while it ran.
@@ -92,11 +75,11 @@ class DalleTuiApp(App[None]):
     MODES = {
         "compose": ComposeScreen,
         # The other screens are imported and built when first shown (Textual calls these).
-        "history": _history,
-        "templates": _templates,
-        "batches": _batches,
-        "usage": _usage,
-        "trash": _trash,
+        "history": _shown_later("history", "HistoryScreen"),
+        "templates": _shown_later("templates", "TemplatesScreen"),
+        "batches": _shown_later("batches", "BatchesScreen"),
+        "usage": _shown_later("usage", "UsageScreen"),
+        "trash": _shown_later("trash", "TrashScreen"),
     }
     DEFAULT_MODE = "compose"
     BINDINGS = [

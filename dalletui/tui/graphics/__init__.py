@@ -35,7 +35,6 @@ __all__ = [
     "Graphics",
     "configure",
     "current",
-    "current_decision",
     "current_mode",
     "of",
     "preview",
@@ -100,14 +99,6 @@ class Graphics:
         from dalletui.tui.graphics import backend
 
         return f"ImageView ({self.mode}, textual-image {backend.version_text()})"
-
-    def thumbnail_colors(self) -> int:
-        """Sixel colours for thumbnails: fewer over SSH; the full preview always gets 256."""
-        return self.decision.thumbnail_colors
-
-    def is_remote(self) -> bool:
-        """True over SSH/mosh: screens should page rather than smooth-scroll image lists."""
-        return bool(self.decision.remote)
 
     def preview(
         self,
@@ -267,21 +258,8 @@ def current_mode() -> str:
     return _default.mode if _default is not None else "auto"
 
 
-def current_decision() -> Decision | None:
-    """The default layer's decision (None before ``configure``)."""
-    return _default.decision if _default is not None else None
-
-
 def renderer_name() -> str:
     return current().renderer_name()
-
-
-def thumbnail_colors() -> int:
-    return _default.thumbnail_colors() if _default is not None else 256
-
-
-def is_remote() -> bool:
-    return _default is not None and _default.is_remote()
 
 
 def preview(path: str | Path | None, **options: Any) -> Widget:
