@@ -4,49 +4,25 @@ row widgets."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import pytest
-from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets._footer import FooterKey
 
 from dalletui.services.context import Services
-from dalletui.tui import graphics
-from dalletui.tui.app import DalleTuiApp, make_app
+from dalletui.tui.app import DalleTuiApp
 from dalletui.tui.screens import history as history_module
 from dalletui.tui.screens.history import HistoryScreen
 from dalletui.tui.widgets.history_filters import HistoryFilters
 from dalletui.tui.widgets.history_list import PromptList
+from tests.test_tui_history import open_history, seed, settle
 
 SIZE = (100, 30)
 
 
-@pytest.fixture
-def app(services: Services, monkeypatch: pytest.MonkeyPatch) -> DalleTuiApp:
-    graphics.configure("halfcell")
+@pytest.fixture(autouse=True)
+def opens_on_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conftest's ``app`` (half-cell previews), started in History."""
     monkeypatch.setattr(DalleTuiApp, "DEFAULT_MODE", "history")
-    return make_app(services)
-
-
-def seed(services: Services, texts: list[str]) -> None:
-    start = dt.datetime.now() - dt.timedelta(hours=1)
-    for offset, text in enumerate(texts):
-        services.db.record_prompt_use(text, when=start + dt.timedelta(seconds=offset))
-
-
-async def settle(pilot: Pilot[Any]) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def open_history(pilot: Pilot[Any]) -> HistoryScreen:
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, HistoryScreen)
-    return screen
 
 
 def footer_key_ids(screen: HistoryScreen) -> set[int]:
