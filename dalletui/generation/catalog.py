@@ -176,6 +176,27 @@ class PerImagePrice:
 
 
 @dataclass(frozen=True)
+class EditSpec:
+    """What a model's ``images.edit`` accepts (from the SDK's ``image_edit_params.py``).
+
+    ``input_fidelity`` lists the values the model takes (empty: leave it unset); ``markup`` is a
+    guiding PNG overlay (GPT Image 2.5 only, never with a mask).
+    """
+
+    supported: bool = False
+    max_images: int = 16
+    input_formats: tuple[str, ...] = ("png", "webp", "jpeg")
+    max_image_bytes: int = 50 * 1024 * 1024
+    mask: bool = False
+    max_mask_bytes: int = 4 * 1024 * 1024
+    markup: bool = False
+    input_fidelity: tuple[str, ...] = ()
+
+
+NO_EDITS = EditSpec()
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything dalletui knows about one image model."""
 
@@ -203,6 +224,7 @@ class ModelSpec:
     max_prompt_chars: int
     token_prices: TokenPrices
     per_image_prices: tuple[PerImagePrice, ...]
+    edits: EditSpec = NO_EDITS
 
     @property
     def is_retired(self) -> bool:
@@ -278,6 +300,10 @@ class ModelCatalog:
     def models(self, include_retired: bool = True) -> list[ModelSpec]:
         return [spec for spec in self._specs.values() if include_retired or not spec.is_retired]
 
+    def editing(self) -> list[ModelSpec]:
+        """Current models that edit images (``images.edit``), snapshots included."""
+        return [spec for spec in self.current() if spec.edits.supported]
+
     def current(self) -> list[ModelSpec]:
         """Models a new request may use, snapshots included."""
         return self.models(include_retired=False)
@@ -349,6 +375,7 @@ class ModelCatalog:
             max_prompt_chars=max(spec.max_prompt_chars for spec in current),
             token_prices=TokenPrices(),
             per_image_prices=(),
+            edits=_edit_union([spec.edits for spec in current]),
         )
 
 
@@ -515,6 +542,43 @@ def _size_rule(raw: Mapping[str, Any] | None) -> SizeRule | None:
     )
 
 
+def _edit_union(specs: list[EditSpec]) -> EditSpec:
+    """An edit capability accepting what any of ``specs`` accepts (for unknown models)."""
+    editing = [spec for spec in specs if spec.supported]
+    if not editing:
+        return NO_EDITS
+    return EditSpec(
+        supported=True,
+        max_images=max(spec.max_images for spec in editing),
+        input_formats=tuple(dict.fromkeys(f for spec in editing for f in spec.input_formats)),
+        max_image_bytes=max(spec.max_image_bytes for spec in editing),
+        mask=any(spec.mask for spec in editing),
+        max_mask_bytes=max(spec.max_mask_bytes for spec in editing),
+        markup=any(spec.markup for spec in editing),
+        input_fidelity=tuple(
+            dict.fromkeys(value for spec in editing for value in spec.input_fidelity)
+        ),
+    )
+
+
+_MB = 1024 * 1024
+
+
+def _edit_spec(raw: Mapping[str, Any] | None) -> EditSpec:
+    if not raw or not raw.get("supported", False):
+        return NO_EDITS
+    return EditSpec(
+        supported=True,
+        max_images=raw["max_images"],
+        input_formats=tuple(raw["input_formats"]),
+        max_image_bytes=int(raw["max_image_mb"] * _MB),
+        mask=bool(raw["mask"]),
+        max_mask_bytes=int(raw["max_mask_mb"] * _MB),
+        markup=bool(raw["markup"]),
+        input_fidelity=tuple(raw["input_fidelity"]),
+    )
+
+
 def _optional_date(value: str | None) -> date | None:
     return None if value is None else date.fromisoformat(value)
 
@@ -559,6 +623,7 @@ def _build_spec(raw: Mapping[str, Any]) -> ModelSpec:
                 for quality, by_size in (prices.get("per_image") or {}).items()
                 for size, value in by_size.items()
             ),
+            edits=_edit_spec(raw.get("edits")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"catalogue entry {raw.get('name')!r} is incomplete: {exc!r}") from exc

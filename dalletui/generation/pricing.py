@@ -97,3 +97,41 @@ def price_snapshot(
     if price is None:
         return "unknown", {}
     return "per_image", {"unit": "per image", "image": _price_dict(price)}
+
+
+def estimate_edit_cost(
+    spec: ModelSpec | None,
+    *,
+    size: str,
+    quality: str,
+    n: int,
+    input_images: int,
+    typical_usage: Usage | None = None,
+    image_tokens_per_input: int | None = None,
+) -> Decimal | None:
+    """A rough ESTIMATE of an edit before sending, or None when there is nothing to base it on.
+
+    ``typical_usage`` is the usage of one output image (as for ``estimate_cost``: prompt text and
+    image out); ``image_tokens_per_input`` the input image tokens one input image is typically
+    billed (e.g. a median of earlier edits' ``input_image_tokens / images``, which depends on
+    ``input_fidelity``). Inputs are billed once per request at the catalogue's ``image_in``
+    price, outputs ``n`` times. The real cost comes from the response's usage
+    (``compute_cost``), input image tokens included.
+    """
+    if spec is None or not spec.token_prices.known:
+        return None if spec is None else compute_cost(spec, None, size=size, quality=quality, n=n)
+    if typical_usage is None or image_tokens_per_input is None:
+        return None
+    output = Usage(
+        output_image_tokens=typical_usage.output_image_tokens,
+        output_text_tokens=typical_usage.output_text_tokens,
+    )
+    inputs = Usage(
+        input_text_tokens=typical_usage.input_text_tokens,
+        input_image_tokens=image_tokens_per_input * input_images,
+    )
+    one_output = compute_cost(spec, output, size=size, quality=quality, n=1)
+    once = compute_cost(spec, inputs, size=size, quality=quality, n=1)
+    if one_output is None or once is None:
+        return None
+    return once + one_output * n

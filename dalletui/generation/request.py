@@ -1,14 +1,18 @@
-"""Checking a GenerationRequest against the model catalogue before any network call."""
+"""Checking a GenerationRequest (or an EditRequest) against the catalogue before any network
+call: every problem is one sentence, and all of them are reported at once."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+
+from PIL import Image, UnidentifiedImageError
 
 from dalletui.errors import ValidationError
 from dalletui.generation.catalog import ModelCatalog, ModelSpec, or_list, parse_size
-from dalletui.generation.types import GenerationRequest
+from dalletui.generation.types import EditImage, EditRequest, GenerationRequest
 
-__all__ = ["parse_size", "validate_request"]
+__all__ = ["image_size", "parse_size", "validate_edit_request", "validate_request"]
 
 _Check = Callable[[GenerationRequest, ModelSpec, list[str], list[str]], None]
 
@@ -17,6 +21,30 @@ def validate_request(
     request: GenerationRequest, catalog: ModelCatalog, *, allow_unknown_model: bool = True
 ) -> list[str]:
     """Return warnings for ``request``; raise ``ValidationError`` listing every problem."""
+    _spec, problems, warnings = _collect(request, catalog, allow_unknown_model)
+    if problems:
+        raise ValidationError(problems)
+    return warnings
+
+
+def validate_edit_request(
+    request: EditRequest, catalog: ModelCatalog, *, allow_unknown_model: bool = True
+) -> list[str]:
+    """Like ``validate_request``, plus what an edit needs: a model that edits, 1 to 16 PNG, WebP
+    or JPEG inputs under 50 MB, a PNG mask with alpha the size of the first image (or markup
+    where the model takes it, never both) and an ``input_fidelity`` the model accepts."""
+    spec, problems, warnings = _collect(request, catalog, allow_unknown_model)
+    if spec is not None:
+        _check_edit(request, spec, catalog, problems)
+    if problems:
+        raise ValidationError(problems)
+    return warnings
+
+
+def _collect(
+    request: GenerationRequest, catalog: ModelCatalog, allow_unknown_model: bool
+) -> tuple[ModelSpec | None, list[str], list[str]]:
+    """The spec the request is checked against (None: none applies), problems, warnings."""
     problems: list[str] = []
     warnings: list[str] = []
     spec = catalog.get(request.model)
@@ -43,9 +71,7 @@ def validate_request(
     if spec is not None:
         for check in _CHECKS:
             check(request, spec, problems, warnings)
-    if problems:
-        raise ValidationError(problems)
-    return warnings
+    return spec, problems, warnings
 
 
 def _is_int(value: object) -> bool:
@@ -195,3 +221,142 @@ _CHECKS: tuple[_Check, ...] = (
     _check_partial_images,
     _check_moderation,
 )
+
+
+# --- edits -----------------------------------------------------------------------------------
+
+_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP", "gif": "GIF"}
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.3g} MB"
+
+
+def image_size(image: EditImage, *, oriented: bool = False) -> tuple[int, int] | None:
+    """Pixel size from the header (``oriented``: after the EXIF orientation); None if unreadable."""
+    info = _probe(image)
+    if info is None:
+        return None
+    size, _has_alpha, transposed = info
+    return transposed if oriented else size
+
+
+def _probe(image: EditImage) -> tuple[tuple[int, int], bool, tuple[int, int]] | None:
+    """(size, has alpha, size after EXIF orientation), reading only the header."""
+    try:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            size = opened.size
+            has_alpha = opened.mode in ("RGBA", "LA", "PA") or (
+                opened.mode == "P" and "transparency" in opened.info
+            )
+            orientation = opened.getexif().get(0x0112, 1)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    transposed = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+    return size, has_alpha, transposed
+
+
+def _check_edit(
+    request: EditRequest, spec: ModelSpec, catalog: ModelCatalog, problems: list[str]
+) -> None:
+    edits = spec.edits
+    if not edits.supported:
+        names = [s.name for s in catalog.editing() if s.snapshot_of is None]
+        problems.append(f"{spec.name} cannot edit images; choose {or_list(names)}.")
+        return
+    if request.moderation != "auto":
+        problems.append("Moderation applies only to generations; leave it at auto for an edit.")
+    images = request.images
+    if not images:
+        problems.append("An edit needs at least one input image.")
+    elif len(images) > edits.max_images:
+        problems.append(
+            f"The edit has {len(images)} input images; {spec.name} takes at most "
+            f"{edits.max_images}."
+        )
+    allowed = or_list([_FORMAT_NAMES.get(f, f) for f in edits.input_formats])
+    first_size: tuple[int, int] | None = None
+    first_oriented: tuple[int, int] | None = None
+    for number, image in enumerate(images, 1):
+        label = f"Input image {number} ('{image.name}')"
+        fmt = image.format
+        if fmt not in edits.input_formats:
+            kind = f"a {_FORMAT_NAMES[fmt]} file" if fmt in _FORMAT_NAMES else "not an image"
+            problems.append(f"{label} is {kind}; input images must be {allowed}.")
+            continue
+        if len(image.data) >= edits.max_image_bytes:
+            problems.append(
+                f"{label} is {_megabytes(len(image.data))}; each input image must be under "
+                f"{_megabytes(edits.max_image_bytes)}."
+            )
+            continue
+        info = _probe(image)
+        if info is None:
+            problems.append(f"{label} cannot be read as an image; it may be damaged.")
+        elif number == 1:
+            first_size, first_oriented = info[0], info[2]
+
+    if request.mask is not None and request.markup is not None:
+        problems.append("A mask and markup cannot be combined; send one of them.")
+    if request.mask is not None:
+        if not edits.mask:
+            problems.append(f"{spec.name} does not take a mask; leave it out.")
+        else:
+            _check_overlay(request.mask, "mask", edits.max_mask_bytes, first_size, problems)
+    if request.markup is not None:
+        if not edits.markup:
+            takers = [s.name for s in catalog.editing() if s.edits.markup and not s.snapshot_of]
+            where = f" (markup needs {or_list(takers)})" if takers else ""
+            problems.append(f"{spec.name} does not take markup{where}; leave it out.")
+        else:
+            _check_overlay(request.markup, "markup", None, first_oriented, problems)
+
+    fidelity = request.input_fidelity
+    if fidelity is not None and fidelity not in edits.input_fidelity:
+        if not edits.input_fidelity:
+            problems.append(f"{spec.name} does not take input fidelity; leave it unset.")
+        else:
+            problems.append(
+                f"Input fidelity '{fidelity}' is not available for {spec.name}; "
+                f"choose {or_list(edits.input_fidelity)} or leave it unset."
+            )
+
+
+def _check_overlay(
+    overlay: EditImage,
+    what: str,
+    max_bytes: int | None,
+    first_size: tuple[int, int] | None,
+    problems: list[str],
+) -> None:
+    """A mask or markup: a PNG with transparency, as large as the first input image."""
+    label = f"The {what} ('{overlay.name}')"
+    if overlay.format != "png":
+        problems.append(f"{label} must be a PNG file.")
+        return
+    if max_bytes is not None and len(overlay.data) >= max_bytes:
+        problems.append(
+            f"{label} is {_megabytes(len(overlay.data))}; it must be under {_megabytes(max_bytes)}."
+        )
+        return
+    info = _probe(overlay)
+    if info is None:
+        problems.append(f"{label} cannot be read as an image; it may be damaged.")
+        return
+    size, has_alpha, _oriented = info
+    if not has_alpha:
+        need = "where the image is to change" if what == "mask" else "outside its marks"
+        problems.append(f"{label} has no alpha channel; it must be transparent {need}.")
+    elif what == "markup" and not _has_transparent_pixel(overlay):
+        problems.append(f"{label} has no transparent pixels; it must be a transparent overlay.")
+    if first_size is not None and size != first_size:
+        problems.append(
+            f"{label} is {size[0]}x{size[1]} but the first image is "
+            f"{first_size[0]}x{first_size[1]}; they must be the same size."
+        )
+
+
+def _has_transparent_pixel(image: EditImage) -> bool:
+    with Image.open(io.BytesIO(image.data)) as opened:
+        low, _high = opened.convert("RGBA").getchannel("A").getextrema()
+    return low < 255

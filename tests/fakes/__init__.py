@@ -8,6 +8,7 @@ from tests.fakes.fake_openai import (
     Fault,
     Ok,
     RecordedRequest,
+    UploadedFile,
     render_image,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "Fault",
     "Ok",
     "RecordedRequest",
+    "UploadedFile",
     "render_image",
 ]

@@ -13,25 +13,37 @@ Usage::
         client.images.generate(prompt="a cat", model="gpt-image-1-mini")
         assert len(server.generation_requests) == 2
 
-Scripted behaviours are consumed one per ``POST /v1/images/generations`` request, in order;
-when the queue is empty, requests succeed. ``GET /v1/models`` never consumes the script.
+``POST /v1/images/edits`` takes the SDK's ``multipart/form-data`` (one ``image`` or several
+``image[]`` parts, an optional ``mask``, text fields), checks it as the API does (at most 16
+images under 50 MB each, declared ``image/png`` / ``image/jpeg`` / ``image/webp`` and being one
+by their magic bytes; a mask must be a PNG under 4 MB with an alpha channel and the first
+image's pixel size) and answers like a generation, streaming ``image_edit.*`` events.
+Each ``RecordedRequest`` of an edit holds the text fields as ``body`` and the parts as ``files``
+(``images``, ``mask``, ``image_sizes``, ``mask_size``).
 
-Concurrency and timing, for batch tests: ``in_flight`` / ``max_in_flight`` count the generation
-requests being worked on (from the moment the body was read until the answer starts), each
-``RecordedRequest`` has monotonic ``arrived`` / ``answered`` times and the ``status`` answered,
-``wait_until`` / ``wait_in_flight`` / ``wait_requests`` block on a condition (never a sleep), and
-``hold_answers()`` / ``release_answers()`` keep every generation request waiting (counted in
-flight) until released. ``latency_jitter`` adds a seeded random 0..jitter seconds per answer.
+Scripted behaviours are consumed one per image request (``POST /v1/images/generations`` or
+``POST /v1/images/edits``), in order; when the queue is empty, requests succeed. ``GET
+/v1/models`` never consumes the script.
+
+Concurrency and timing, for batch tests: ``in_flight`` / ``max_in_flight`` count the image
+requests (generations and edits) being worked on (from the moment the body was read until the
+answer starts), each ``RecordedRequest`` has monotonic ``arrived`` / ``answered`` times and
+the ``status`` answered, ``wait_until`` / ``wait_in_flight`` / ``wait_requests`` block on a
+condition (never a sleep), and ``hold_answers()`` / ``release_answers()`` keep every image
+request waiting (counted in flight) until released. ``latency_jitter`` adds a seeded random
+0..jitter seconds per answer.
 
 Streaming with ``n > 1`` is rejected with a 400 ``invalid_request_error`` (param ``n``) by
 default; with ``allow_stream_n=True`` each image is streamed in turn (its partial images,
 then its ``image_generation.completed`` event, whose usage covers that image only).
+Edits stream the same way with ``image_edit.partial_image`` / ``image_edit.completed``.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import email.policy
 import hashlib
 import io
 import json
@@ -44,6 +56,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -58,6 +71,7 @@ __all__ = [
     "Fault",
     "Ok",
     "RecordedRequest",
+    "UploadedFile",
     "render_image",
 ]
 
@@ -85,6 +99,16 @@ PERMISSION_MESSAGE = (
 )
 
 _GENERATIONS_PATH = "/v1/images/generations"
+_EDITS_PATH = "/v1/images/edits"
+_IMAGE_PATHS = (_GENERATIONS_PATH, _EDITS_PATH)
+#: Multipart parts of an edit that are files even when sent without a filename.
+_FILE_FIELDS = frozenset({"image", "image[]", "mask", "markup"})
+MAX_EDIT_IMAGES = 16
+MAX_IMAGE_BYTES = 50 * 1024 * 1024
+MAX_MASK_BYTES = 4 * 1024 * 1024
+#: The declared part types the API takes. It goes by the part's ``Content-Type``: a bare
+#: ``bytes`` upload, which the SDK sends as ``application/octet-stream``, is refused.
+_IMAGE_MIMETYPES = ("image/png", "image/jpeg", "image/webp")
 _FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 _CONNECTION_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
@@ -294,9 +318,36 @@ class Fault:
 Behaviour = Ok | Fault
 
 
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file part of a multipart request (an edit's ``image`` / ``image[]`` / ``mask``)."""
+
+    field: str
+    filename: str | None
+    content_type: str | None
+    data: bytes = field(repr=False)
+    #: ``png`` / ``webp`` / ``jpeg`` from the magic bytes; None for anything else.
+    format: str | None
+    #: Pixel ``(width, height)`` when Pillow could read the header; None otherwise.
+    pixel_size: tuple[int, int] | None
+    #: Pillow's mode (``RGBA``, ``RGB``, ``P`` ...) when readable.
+    mode: str | None
+    #: Whether the picture carries transparency (an alpha band or a transparency entry).
+    has_alpha: bool
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the part's content in bytes."""
+        return len(self.data)
+
+
 @dataclass
 class RecordedRequest:
-    """One request as received (headers have lower-case names)."""
+    """One request as received (headers have lower-case names).
+
+    ``body`` is the parsed JSON body, or for ``multipart/form-data`` (edits) a dict of the text
+    fields as sent (strings; a repeated name gives a list); the file parts are in ``files``.
+    """
 
     method: str
     path: str
@@ -313,6 +364,8 @@ class RecordedRequest:
     answered: float | None = None
     #: The HTTP status answered; None while unanswered or when the connection was cut.
     status: int | None = None
+    #: The file parts of a multipart request, in the order sent.
+    files: list[UploadedFile] = field(default_factory=list)
 
     @property
     def authorization(self) -> str | None:
@@ -321,8 +374,30 @@ class RecordedRequest:
 
     @property
     def prompt(self) -> str | None:
-        """The ``prompt`` of a generation request's JSON body."""
-        return self.body.get("prompt") if isinstance(self.body, dict) else None
+        """The ``prompt`` of a generation's JSON body or an edit's form fields."""
+        prompt = self.body.get("prompt") if isinstance(self.body, dict) else None
+        return prompt if isinstance(prompt, str) else None
+
+    @property
+    def images(self) -> list[UploadedFile]:
+        """An edit's ``image`` / ``image[]`` parts, in the order sent."""
+        return [f for f in self.files if f.field in ("image", "image[]")]
+
+    @property
+    def mask(self) -> UploadedFile | None:
+        """An edit's ``mask`` part, if one was sent."""
+        return next((f for f in self.files if f.field == "mask"), None)
+
+    @property
+    def image_sizes(self) -> list[tuple[int, int] | None]:
+        """Pixel size of each image part (None where unreadable)."""
+        return [f.pixel_size for f in self.images]
+
+    @property
+    def mask_size(self) -> tuple[int, int] | None:
+        """Pixel size of the mask, None without (a readable) one."""
+        mask = self.mask
+        return mask.pixel_size if mask is not None else None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -416,9 +491,114 @@ def _render_size(nominal: tuple[int, int], max_side: int | None) -> tuple[int, i
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
+def _sniff_format(data: bytes) -> str | None:
+    """``png`` / ``jpeg`` / ``webp`` from the magic bytes, as the API checks uploads."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _uploaded(
+    name: str, filename: str | None, content_type: str | None, data: bytes
+) -> UploadedFile:
+    fmt = _sniff_format(data)
+    pixel_size: tuple[int, int] | None = None
+    mode: str | None = None
+    has_alpha = False
+    if fmt is not None:
+        try:
+            with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                pixel_size, mode = (int(img.width), int(img.height)), img.mode
+                has_alpha = "A" in img.getbands() or "transparency" in img.info
+        except (OSError, ValueError, SyntaxError):
+            pass
+    return UploadedFile(name, filename, content_type, data, fmt, pixel_size, mode, has_alpha)
+
+
+def _parse_multipart(
+    content_type: str, raw: bytes
+) -> tuple[dict[str, str | list[str]], list[UploadedFile]] | None:
+    """Text fields and file parts of a ``multipart/form-data`` body; None if it is not one.
+
+    The stdlib ``email`` parser does the work, fed the request's ``Content-Type`` (with its
+    boundary) as a header block in front of the body.
+    """
+    if not content_type.lower().startswith("multipart/form-data"):
+        return None
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    msg = BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    if not msg.is_multipart() or msg.defects:
+        return None
+    fields: dict[str, str | list[str]] = {}
+    files: list[UploadedFile] = []
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            return None
+        filename = part.get_filename()
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            return None
+        if filename is not None or part.get("content-type") is not None or name in _FILE_FIELDS:
+            files.append(_uploaded(name, filename, part.get("content-type"), data))
+            continue
+        text = data.decode("utf-8", errors="replace")
+        existing = fields.get(name)
+        if existing is None:
+            fields[name] = text
+        elif isinstance(existing, list):
+            existing.append(text)
+        else:
+            fields[name] = [existing, text]
+    return fields, files
+
+
+def _check_mimetype(upload: UploadedFile) -> None:
+    mimetype = (upload.content_type or "").split(";")[0].strip().lower()
+    if mimetype not in _IMAGE_MIMETYPES:
+        name = upload.field.removesuffix("[]")
+        raise _invalid(
+            f"Invalid file '{name}': unsupported mimetype ('{mimetype}'). Supported file formats "
+            "are 'image/jpeg', 'image/png', and 'image/webp'.",
+            name,
+            "unsupported_file_mimetype",
+        )
+
+
+def _form_int(form: dict[str, Any], name: str) -> int | None:
+    value = form.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return int(value)
+    raise _invalid(
+        f"Invalid type for '{name}': expected an integer, but got a string instead.",
+        name,
+        "invalid_type",
+    )
+
+
+def _form_bool(form: dict[str, Any], name: str) -> bool:
+    value = form.get(name)
+    if value is None or value in ("false", "False", "0", ""):
+        return False
+    if value in ("true", "True", "1"):
+        return True
+    raise _invalid(
+        f"Invalid type for '{name}': expected a boolean, but got a string instead.",
+        name,
+        "invalid_type",
+    )
+
+
 @dataclass
 class _Job:
-    """A validated generation request."""
+    """A validated generation or edit request."""
 
     prompt: str
     model: str | None
@@ -432,6 +612,12 @@ class _Job:
     partial_images: int
     safety_identifier: str | None
     created: int = field(default_factory=lambda: int(time.time()))
+    #: Prefix of the stream events: ``image_generation`` or ``image_edit``.
+    event_prefix: str = "image_generation"
+    #: Input image tokens (an edit's reference images; 0 for a generation).
+    image_tokens: int = 0
+    #: What the pictures are drawn from (defaults to the prompt; an edit adds its inputs).
+    seed_text: str | None = None
 
     @property
     def size(self) -> str:
@@ -603,6 +789,8 @@ class FakeOpenAIServer:
             ``None`` renders the full requested size. The reported ``size`` is always nominal.
         output_tokens_per_image: output image tokens reported per image.
         tokens_per_partial: extra output image tokens per streamed partial image.
+        input_tokens_per_image: input image tokens reported per image sent to an edit
+            (doubled with ``input_fidelity=high``).
         latency: seconds to wait before every successful answer (mutable at runtime).
         latency_jitter: up to this many more seconds per answer, drawn from ``Random(seed)``.
         stream_event_delay: seconds between streamed events (mutable at runtime).
@@ -625,6 +813,7 @@ class FakeOpenAIServer:
         render_max_side: int | None = 64,
         output_tokens_per_image: int = 272,
         tokens_per_partial: int = 100,
+        input_tokens_per_image: int = 323,
         latency: float = 0.0,
         latency_jitter: float = 0.0,
         stream_event_delay: float = 0.0,
@@ -641,6 +830,7 @@ class FakeOpenAIServer:
         self.auto_quality = auto_quality
         self.output_tokens_per_image = output_tokens_per_image
         self.tokens_per_partial = tokens_per_partial
+        self.input_tokens_per_image = input_tokens_per_image
         self.latency = latency
         self.stream_event_delay = stream_event_delay
         self.api_key = api_key
@@ -722,7 +912,8 @@ class FakeOpenAIServer:
     # -- scripting and inspection -------------------------------------------------------
 
     def script(self, *behaviours: Behaviour) -> None:
-        """Queue behaviours for the next generation requests (one each, in order)."""
+        """Queue behaviours for the next image requests, generations or edits (one each, in
+        the order they arrive)."""
         with self._lock:
             self._script.extend(behaviours)
 
@@ -745,13 +936,13 @@ class FakeOpenAIServer:
 
     @property
     def in_flight(self) -> int:
-        """Generation requests received and not answered yet."""
+        """Image requests (generations and edits) received and not answered yet."""
         with self._lock:
             return self._in_flight
 
     @property
     def max_in_flight(self) -> int:
-        """The most generation requests ever in flight at once (since start or ``reset``)."""
+        """The most image requests ever in flight at once (since start or ``reset``)."""
         with self._lock:
             return self._max_in_flight
 
@@ -762,7 +953,7 @@ class FakeOpenAIServer:
             return list(self._in_flight_log)
 
     def max_in_flight_between(self, start: float, end: float) -> int:
-        """The most generation requests in flight at once between two monotonic times."""
+        """The most image requests in flight at once between two monotonic times."""
         at_start = 0
         peak = 0
         for when, count in self.in_flight_log:
@@ -787,7 +978,7 @@ class FakeOpenAIServer:
         return True
 
     def wait_in_flight(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until at least ``count`` generation requests are in flight."""
+        """Block until at least ``count`` image requests are in flight."""
         return self.wait_until(lambda server: server.in_flight >= count, timeout)
 
     def wait_requests(self, count: int, timeout: float = 10.0) -> bool:
@@ -795,11 +986,11 @@ class FakeOpenAIServer:
         return self.wait_until(lambda server: server.generation_count >= count, timeout)
 
     def hold_answers(self) -> None:
-        """From now on generation requests wait (in flight) until ``release_answers()``."""
+        """From now on image requests wait (in flight) until ``release_answers()``."""
         self._gate.clear()
 
     def release_answers(self) -> None:
-        """Let every held generation request (and later ones) go on."""
+        """Let every held image request (and later ones) go on."""
         self._gate.set()
 
     @property
@@ -831,6 +1022,16 @@ class FakeOpenAIServer:
         return len(self.generation_requests)
 
     @property
+    def edit_requests(self) -> list[RecordedRequest]:
+        """Requests to ``POST /v1/images/edits`` (fields in ``body``, parts in ``files``)."""
+        return [r for r in self.requests if r.path == _EDITS_PATH]
+
+    @property
+    def edit_count(self) -> int:
+        """How many ``POST /v1/images/edits`` arrived (each may have been billed)."""
+        return len(self.edit_requests)
+
+    @property
     def last_request(self) -> RecordedRequest:
         """The most recent request (raises if none)."""
         with self._lock:
@@ -851,11 +1052,30 @@ class FakeOpenAIServer:
             return not self._stopping.wait(seconds)
         return not self._stopping.is_set()
 
-    def _record(self, h: _Handler) -> RecordedRequest:
+    @staticmethod
+    def _read_body(h: _Handler) -> bytes:
+        """The request body, by ``Content-Length`` or ``Transfer-Encoding: chunked``."""
+        if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(h.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(h.rfile.read(size))
+                h.rfile.readline()
         length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
+        return h.rfile.read(length) if length else b""
+
+    def _record(self, h: _Handler) -> RecordedRequest:
+        raw = self._read_body(h)
         body: Any = None
-        if raw:
+        files: list[UploadedFile] = []
+        multipart = _parse_multipart(h.headers.get("Content-Type") or "", raw) if raw else None
+        if multipart is not None:
+            body, files = multipart
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -873,6 +1093,7 @@ class FakeOpenAIServer:
                 received_at=time.time(),
                 request_id=f"req_fake_{self._counter:06d}",
                 arrived=time.monotonic(),
+                files=files,
             )
             self._requests.append(rec)
             self._changed.notify_all()
@@ -882,7 +1103,7 @@ class FakeOpenAIServer:
         reply: _Reply | None = None
         try:
             rec = self._record(h)
-            counted = rec.method == "POST" and rec.path == _GENERATIONS_PATH
+            counted = rec.method == "POST" and rec.path in _IMAGE_PATHS
             if counted:
                 self._count(+1)
             reply = _Reply(h, rec.request_id, self._on_answer(rec, counted))
@@ -916,7 +1137,7 @@ class FakeOpenAIServer:
 
     def _route(self, h: _Handler, rec: RecordedRequest, reply: _Reply) -> None:
         authorized = self.api_key is None or rec.authorization == f"Bearer {self.api_key}"
-        if rec.method == "POST" and rec.path == _GENERATIONS_PATH:
+        if rec.method == "POST" and rec.path in _IMAGE_PATHS:
             behaviour: Behaviour = Ok()
             if authorized:  # scripted behaviours go to requests in the order they arrived
                 with self._lock:
@@ -928,7 +1149,7 @@ class FakeOpenAIServer:
                     reply.drop()
                     return
             if authorized:
-                self._generate(rec, reply, behaviour)
+                self._answer_images(rec, reply, behaviour)
                 return
         if not authorized:
             fault = Fault.invalid_api_key()
@@ -956,7 +1177,8 @@ class FakeOpenAIServer:
     def _model(model: str) -> dict[str, Any]:
         return {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
 
-    def _generate(self, rec: RecordedRequest, reply: _Reply, behaviour: Behaviour) -> None:
+    def _answer_images(self, rec: RecordedRequest, reply: _Reply, behaviour: Behaviour) -> None:
+        """Answer a generation or an edit: the scripted fault (shared by both), else images."""
         if isinstance(behaviour, Fault):
             if behaviour.kind == "http_error":
                 reply.error(behaviour.status, behaviour.error or {}, dict(behaviour.headers))
@@ -967,7 +1189,7 @@ class FakeOpenAIServer:
         if not self._sleep(behaviour.delay):
             reply.drop()
             return
-        job = self._validate(rec.body)
+        job = self._validate_edit(rec) if rec.path == _EDITS_PATH else self._validate(rec.body)
         kind = behaviour.kind if isinstance(behaviour, Fault) else "ok"
         wait = self.latency + self._jitter()
         if kind == "ok" and not job.stream:
@@ -1054,11 +1276,106 @@ class FakeOpenAIServer:
             safety_identifier=body.get("safety_identifier") or body.get("user") or None,
         )
 
+    def _validate_edit(self, rec: RecordedRequest) -> _Job:
+        """Check an edit's multipart form like the API would; raise ``_BadRequest`` otherwise."""
+        form = rec.body
+        content_type = rec.headers.get("content-type", "")
+        if not isinstance(form, dict) or not content_type.startswith("multipart/form-data"):
+            raise _invalid(
+                f"Invalid Content-Type header ({content_type}), expected multipart/form-data."
+            )
+        images = rec.images
+        if not images:
+            raise _invalid("Missing required parameter: 'image'.", "image", "missing_required")
+        if len(images) > MAX_EDIT_IMAGES:
+            raise _invalid(
+                f"Invalid 'image': array too long. Expected an array with maximum length "
+                f"{MAX_EDIT_IMAGES}, but got an array with length {len(images)} instead.",
+                "image",
+                "array_above_max_length",
+            )
+        for upload in (*images, *([rec.mask] if rec.mask else [])):
+            _check_mimetype(upload)
+        for number, image in enumerate(images, 1):
+            if image.nbytes >= MAX_IMAGE_BYTES:
+                raise _invalid(
+                    f"Invalid image file for image {number}: images must be less than 50 MB.",
+                    "image",
+                    "image_too_large",
+                )
+            if image.format is None or image.pixel_size is None:
+                raise _invalid(
+                    f"Invalid image file or mode for image {number}, please check your image "
+                    "file. Supported formats are 'png', 'webp' and 'jpg'.",
+                    "image",
+                    "invalid_image_format",
+                )
+        mask = rec.mask
+        if mask is not None:
+            self._check_mask(mask, images[0])
+        fidelity = form.get("input_fidelity")
+        if fidelity is not None and fidelity not in ("low", "high"):
+            raise _invalid(
+                f"Invalid value: '{fidelity}'. Supported values are: 'low' and 'high'.",
+                "input_fidelity",
+                "invalid_value",
+            )
+        compression = _form_int(form, "output_compression")
+        if compression is not None and not 0 <= compression <= 100:
+            raise _invalid(
+                f"Invalid value for 'output_compression': {compression}. "
+                "Must be between 0 and 100.",
+                "output_compression",
+            )
+        typed: dict[str, Any] = {
+            name: value for name, value in form.items() if isinstance(value, str) and value
+        }
+        for name in ("n", "partial_images"):
+            typed[name] = _form_int(form, name)
+        typed["stream"] = _form_bool(form, "stream")
+        job = self._validate(typed)
+        job.event_prefix = "image_edit"
+        per_image = self.input_tokens_per_image * (2 if fidelity == "high" else 1)
+        job.image_tokens = per_image * len(images)
+        inputs = hashlib.sha256(b"".join(hashlib.sha256(i.data).digest() for i in images))
+        job.seed_text = f"{job.prompt}\x00edit\x00{inputs.hexdigest()}"
+        return job
+
+    @staticmethod
+    def _check_mask(mask: UploadedFile, first: UploadedFile) -> None:
+        """A mask is a PNG under 4 MB, with an alpha channel, as large as the first image."""
+        if mask.format != "png" or mask.pixel_size is None:
+            raise _invalid(
+                "Invalid mask image format - mask must be a valid PNG file.",
+                "mask",
+                "invalid_image_format",
+            )
+        if mask.nbytes >= MAX_MASK_BYTES:
+            raise _invalid(
+                "Invalid mask image: the mask must be less than 4 MB.", "mask", "image_too_large"
+            )
+        if not mask.has_alpha:
+            raise _invalid(
+                f"Invalid mask image format - the mask must have an alpha channel, got "
+                f"{mask.mode}.",
+                "mask",
+                "invalid_image_format",
+            )
+        if mask.pixel_size != first.pixel_size:
+            mw, mh = mask.pixel_size
+            iw, ih = first.pixel_size or (0, 0)
+            raise _invalid(
+                f"Invalid mask image format - mask size ({mw}x{mh}) does not match image size "
+                f"({iw}x{ih}).",
+                "mask",
+                "invalid_mask_size",
+            )
+
     def _b64(self, job: _Job, index: int, progress: float = 1.0) -> str:
         if self.noise_images and progress >= 1.0:
             return self._noise(job, index)
         data = render_image(
-            job.prompt,
+            job.seed_text or job.prompt,
             index,
             job.render,
             job.output_format,
@@ -1086,12 +1403,16 @@ class FakeOpenAIServer:
 
     def _usage(self, job: _Job, images: int, partials: int = 0) -> dict[str, Any]:
         out = self.output_tokens_per_image * images + self.tokens_per_partial * partials
+        tokens_in = job.text_tokens + job.image_tokens
         return {
-            "input_tokens": job.text_tokens,
-            "input_tokens_details": {"text_tokens": job.text_tokens, "image_tokens": 0},
+            "input_tokens": tokens_in,
+            "input_tokens_details": {
+                "text_tokens": job.text_tokens,
+                "image_tokens": job.image_tokens,
+            },
             "output_tokens": out,
             "output_tokens_details": {"image_tokens": out, "text_tokens": 0},
-            "total_tokens": job.text_tokens + out,
+            "total_tokens": tokens_in + out,
         }
 
     def _images_response(self, job: _Job) -> dict[str, Any]:
@@ -1135,7 +1456,7 @@ class FakeOpenAIServer:
                     reply.drop()
                     return
                 event = {
-                    "type": "image_generation.partial_image",
+                    "type": f"{job.event_prefix}.partial_image",
                     **self._event_base(job),
                     "b64_json": self._b64(job, image, progress=(p + 1) / (wanted + 1)),
                     "partial_image_index": p,
@@ -1157,7 +1478,7 @@ class FakeOpenAIServer:
             usage = self._usage(job, 1, wanted)
             del usage["output_tokens_details"]  # not part of the completed event's schema
             completed: dict[str, Any] = {
-                "type": "image_generation.completed",
+                "type": f"{job.event_prefix}.completed",
                 **self._event_base(job),
                 "b64_json": self._b64(job, image),
                 "usage": usage,

@@ -22,13 +22,17 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 from dalletui.errors import ErrorKind, GenerationError
+from dalletui.generation.catalog import ModelCatalog, catalog
 from dalletui.generation.catalog import parse_size as catalog_parse_size
+from dalletui.generation.request import validate_edit_request
 from dalletui.generation.retry import WaitCallback
 from dalletui.generation.types import (
+    EditImage,
+    EditRequest,
     GenerationRequest,
     PartialCallback,
     ProviderImage,
@@ -324,19 +328,37 @@ def label_box(width: int, height: int) -> tuple[int, int, int]:
     return max(2, round(unit * 0.02)), max(8, round(unit * 0.028)), max(2, round(unit * 0.012))
 
 
-def add_label(image: Image.Image, prompt: str) -> Image.Image:
-    """Stamp the lower-left "OFFLINE" label onto a copy of ``image``."""
-    margin, font_size, pad = label_box(*image.size)
+def _label_layout(
+    size: tuple[int, int], prompt: str
+) -> tuple[str, ImageFont.FreeTypeFont | ImageFont.ImageFont, tuple[int, int, int, int], int]:
+    """(text, font, (left, top, right, bottom) of the badge, padding) for an image of ``size``."""
+    width, height = size
+    margin, font_size, pad = label_box(width, height)
     font = _font(font_size)
     text = label_text(prompt)
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
     left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
     # Shorten the label rather than overflow a narrow image.
-    while right - left + 2 * pad + 2 * margin > image.width and text != LABEL_TEXT:
+    while right - left + 2 * pad + 2 * margin > width and text != LABEL_TEXT:
         text = text[:-2].rstrip() + "…" if len(text) > len(LABEL_TEXT) + 4 else LABEL_TEXT
         left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
-    box_w = min(image.width, right - left + 2 * pad)
-    box_h = min(image.height, bottom - top + 2 * pad)
+    box_w = min(width, right - left + 2 * pad)
+    box_h = min(height, bottom - top + 2 * pad)
+    x, y = min(margin, width - box_w), max(0, height - margin - box_h)
+    return text, font, (x, y, x + box_w, y + box_h), pad
+
+
+def label_rect(size: tuple[int, int], prompt: str) -> tuple[int, int, int, int]:
+    """Where ``add_label`` draws its badge: (left, top, right, bottom), right/bottom exclusive."""
+    return _label_layout(size, prompt)[2]
+
+
+def add_label(image: Image.Image, prompt: str) -> Image.Image:
+    """Stamp the lower-left "OFFLINE" label onto a copy of ``image``."""
+    text, font, (x0, y0, x1, y1), pad = _label_layout(image.size, prompt)
+    box_w, box_h = x1 - x0, y1 - y0
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left, top, _right, _bottom = probe.textbbox((0, 0), text, font=font)
     badge = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(badge)
     draw.rounded_rectangle(
@@ -347,8 +369,7 @@ def add_label(image: Image.Image, prompt: str) -> Image.Image:
     )
     draw.text((pad - left, pad - top), text, font=font, fill=(255, 255, 255, 255))
     labelled = image.convert("RGBA")
-    dest = (min(margin, image.width - box_w), max(0, image.height - margin - box_h))
-    labelled.alpha_composite(badge, dest=dest)
+    labelled.alpha_composite(badge, dest=(x0, y0))
     return labelled if image.mode == "RGBA" else labelled.convert(image.mode)
 
 
@@ -391,14 +412,161 @@ def partial_preview(image: Image.Image, step: int, total: int) -> Image.Image:
     return small.resize(image.size, Image.Resampling.BILINEAR)
 
 
+# --- edits -----------------------------------------------------------------------------------
+
+
+def _open_input(image: EditImage) -> Image.Image:
+    with Image.open(io.BytesIO(image.data)) as opened:
+        return ImageOps.exif_transpose(opened).convert("RGBA")
+
+
+def edit_region(overlay: EditImage, size: tuple[int, int], *, markup: bool = False) -> Image.Image:
+    """An ``L`` image of ``size``: 255 where the edit may change pixels, 0 where it may not.
+
+    For a mask that is where the mask is fully transparent (alpha 0); for markup, where the
+    markup is drawn (alpha above 0). Scaled with nearest neighbour if the output size differs.
+    """
+    with Image.open(io.BytesIO(overlay.data)) as opened:
+        alpha = opened.convert("RGBA").getchannel("A")
+    region = (
+        alpha.point(lambda value: 255 if value > 0 else 0)
+        if markup
+        else alpha.point(lambda value: 255 if value == 0 else 0)
+    )
+    if region.size != size:
+        region = region.resize(size, Image.Resampling.NEAREST)
+    return region
+
+
+def _edit_size(request: EditRequest, source: Image.Image) -> tuple[int, int]:
+    """``auto`` keeps the first input's size, as an edit would; else the requested size."""
+    return source.size if request.size == "auto" else parse_size(request.size)
+
+
+def edit_applied_values(request: EditRequest) -> dict[str, str]:
+    """``applied_values`` for an edit (``auto`` size resolved to the first input's size)."""
+    applied = applied_values(request.options())
+    if request.size == "auto" and request.images:
+        width, height = _open_input(request.images[0]).size
+        applied["size"] = f"{width}x{height}"
+    return applied
+
+
+def draw_edit(request: EditRequest, index: int = 0) -> Image.Image:
+    """The unlabelled edit: a visibly altered copy of the first input with the prompt drawn
+    across it, changed only inside the mask's transparent region (or under the markup).
+
+    The alteration is a hue rotation and contrast change, diagonal stripes in the prompt's
+    palette and the prompt's words in large type; other inputs tint the stripes. With a mask,
+    every pixel outside its transparent region is the input's pixel, unchanged.
+    """
+    source = _open_input(request.images[0])
+    size = _edit_size(request, source)
+    if source.size != size:
+        source = ImageOps.fit(source, size, Image.Resampling.BICUBIC)
+    seed = request.seed if request.seed is not None else default_seed(request.prompt)
+    rng = _Rng(_digest_int("edit", request.prompt, seed, index))
+    palette = palette_for(request.prompt)
+
+    rgb, alpha = source.convert("RGB"), source.getchannel("A")
+    hsv = rgb.convert("HSV")
+    hue, sat, val = hsv.split()
+    turn = round(rng.between(70, 190))
+    hue = hue.point(lambda v: (v + turn) % 256)
+    sat = sat.point(lambda v: min(255, round(v * 1.4) + 40))
+    altered = Image.merge("HSV", (hue, sat, val)).convert("RGB")
+    altered = ImageOps.autocontrast(ImageOps.posterize(altered, 4))
+    for other in request.images[1:4]:  # references tint the result a little
+        tint = _open_input(other).convert("RGB").resize((1, 1), Image.Resampling.BOX)
+        altered = ImageChops.blend(altered, tint.resize(size), 0.15)
+    layer = altered.convert("RGBA")
+    layer.putalpha(alpha)
+
+    draw = ImageDraw.Draw(layer)
+    width, height = size
+    unit = max(1, min(width, height))
+    step = max(6, unit // 8)
+    stripe = _rgba(rng.pick(palette.accents), 110)
+    for offset in range(-height, width, step):
+        draw.line([(offset, height), (offset + height, 0)], fill=stripe, width=max(1, step // 4))
+
+    if request.markup is not None:
+        region = edit_region(request.markup, size, markup=True)
+    elif request.mask is not None:
+        region = edit_region(request.mask, size)
+    else:
+        region = Image.new("L", size, 255)
+    box = region.getbbox() or (0, 0, width, height)
+    _draw_prompt(layer, request.prompt, box, palette)
+    edited = Image.composite(layer, source, region)
+    transparent = request.background == "transparent" and request.output_format in _ALPHA_FORMATS
+    keep_alpha = request.output_format in _ALPHA_FORMATS and (
+        transparent or alpha.getextrema()[0] < 255
+    )
+    return edited if keep_alpha else edited.convert("RGB")
+
+
+def _draw_prompt(
+    layer: Image.Image, prompt: str, box: tuple[int, int, int, int], palette: Palette
+) -> None:
+    """The prompt's first words, as large as fit, centred in ``box`` with a dark outline."""
+    left, top, right, bottom = box
+    text = label_text(prompt, max_words=6, max_chars=48).removeprefix(f"{LABEL_TEXT} · ")
+    text = text if text != LABEL_TEXT else "edit"
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    size = max(8, (bottom - top) // 3)
+    font = _font(size)
+    while size > 8:
+        font = _font(size)
+        x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font, stroke_width=max(1, size // 12))
+        if x1 - x0 <= right - left and y1 - y0 <= bottom - top:
+            break
+        size = max(8, size * 4 // 5)
+    stroke = max(1, size // 12)
+    x0, y0, x1, y1 = probe.textbbox((0, 0), text, font=font, stroke_width=stroke)
+    at = (left + (right - left - (x1 - x0)) // 2 - x0, top + (bottom - top - (y1 - y0)) // 2 - y0)
+    ImageDraw.Draw(layer).text(
+        at,
+        text,
+        font=font,
+        fill=(*palette.accents[0], 255),
+        stroke_width=stroke,
+        stroke_fill=(12, 12, 16, 255),
+    )
+
+
 class OfflineProvider:
     """Draws images locally; ``partial_delay`` seconds pass between partials to mimic streaming."""
 
     name = "offline"
     offline = True
 
-    def __init__(self, partial_delay: float = 0.0) -> None:
+    def __init__(
+        self, partial_delay: float = 0.0, *, model_catalog: ModelCatalog | None = None
+    ) -> None:
         self.partial_delay = partial_delay
+        self.catalog = model_catalog or catalog()
+
+    async def edit(
+        self,
+        request: EditRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> ProviderResult:
+        """Edit offline: ``request.n`` labelled, visibly altered copies of the first input
+        (``draw_edit``), checked against the catalogue first like the OpenAI provider does."""
+        validate_edit_request(request, self.catalog)
+        applied = await asyncio.to_thread(edit_applied_values, request)
+        images: list[ProviderImage] = []
+        for index in range(max(1, request.n)):
+            art = await asyncio.to_thread(draw_edit, request, index)
+            if index == 0 and on_partial is not None and request.partial_images > 0:
+                await self._emit_partials(art, request, on_partial)
+            data = await asyncio.to_thread(self._finish, art, request)
+            images.append(
+                ProviderImage(data=data, output_format=request.output_format, applied=applied)
+            )
+        return ProviderResult(images=images, usage=None, extra={"offline": True, "edit": True})
 
     async def generate(
         self,
@@ -409,7 +577,10 @@ class OfflineProvider:
         """Draw ``request.n`` labelled images; report partials of the first one if asked.
 
         ``on_wait`` is accepted for the provider protocol: nothing here ever waits to retry.
+        An ``EditRequest`` is edited (``edit``).
         """
+        if isinstance(request, EditRequest):
+            return await self.edit(request, on_partial, on_wait)
         applied = applied_values(request)  # fails fast on a bad size or format
         images: list[ProviderImage] = []
         for index in range(max(1, request.n)):

@@ -14,9 +14,12 @@ import binascii
 import contextvars
 import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from dalletui.errors import ErrorKind, GenerationError
+from dalletui.generation.catalog import ModelCatalog, catalog
+from dalletui.generation.request import validate_edit_request
 from dalletui.generation.retry import (
     POLICY_CODES,
     QUOTA_CODES,
@@ -30,6 +33,7 @@ from dalletui.generation.retry import (
     wait_before_retry,
 )
 from dalletui.generation.types import (
+    EditRequest,
     GenerationRequest,
     PartialCallback,
     ProviderImage,
@@ -67,7 +71,8 @@ async def _remember_request_id(response: httpx2.Response) -> None:
 
 
 class OpenAIProvider:
-    """Generates images with ``AsyncOpenAI.images.generate`` under the billing-safe retry policy."""
+    """Generates (``images.generate``) and edits (``images.edit``) images under the
+    billing-safe retry policy."""
 
     name = "openai"
     offline = False
@@ -82,8 +87,10 @@ class OpenAIProvider:
         timeout: float = DEFAULT_TIMEOUT_S,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
+        model_catalog: ModelCatalog | None = None,
     ) -> None:
-        """``retry_policy`` (when given) replaces the default policy with ``max_retries``."""
+        """``retry_policy`` (when given) replaces the default policy with ``max_retries``;
+        ``model_catalog`` (default: the packaged one) is what edits are checked against."""
         if not api_key:
             raise GenerationError(
                 ErrorKind.AUTHENTICATION,
@@ -99,6 +106,7 @@ class OpenAIProvider:
             )
         self.timeout = float(timeout)
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
+        self.catalog = model_catalog or catalog()
         self._options: dict[str, Any] = {
             "api_key": api_key,
             "base_url": base_url,
@@ -140,18 +148,63 @@ class OpenAIProvider:
         on_partial: PartialCallback | None = None,
         on_wait: WaitCallback | None = None,
     ) -> ProviderResult:
-        """One request; retried only when it surely was not processed (``on_wait`` hears why)."""
+        """One request; retried only when it surely was not processed (``on_wait`` hears why).
+
+        An ``EditRequest`` is edited (``edit``), never generated from its prompt alone.
+        """
+        if isinstance(request, EditRequest):
+            return await self.edit(request, on_partial, on_wait)
+        return await self._run(request, "generate", self._params(request), on_partial, on_wait)
+
+    async def edit(
+        self,
+        request: EditRequest,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> ProviderResult:
+        """``images.edit`` under the same retry rules as ``generate``.
+
+        The request is first checked against the catalogue (``validate_edit_request``): a
+        ``ValidationError`` then lists every problem and nothing is sent. Inputs go as
+        ``(filename, bytes, content type)``: bare bytes would be labelled
+        ``application/octet-stream``, which the API refuses. They are bytes in memory, so a
+        retry (only of what surely was not processed) sends the same upload again.
+        """
+        validate_edit_request(request, self.catalog)
+        params = self._params(request)
+        del params["moderation"]  # images.edit has no moderation parameter
+        uploads = [image.upload() for image in request.images]
+        params["image"] = uploads[0] if len(uploads) == 1 else uploads
+        if request.mask is not None:
+            params["mask"] = request.mask.upload()
+        if request.markup is not None:
+            params["markup"] = request.markup.upload()
+        if request.input_fidelity is not None:
+            params["input_fidelity"] = request.input_fidelity
+        return await self._run(request, "edit", params, on_partial, on_wait, "image_edit")
+
+    async def _run(
+        self,
+        request: GenerationRequest,
+        method: str,
+        params: dict[str, Any],
+        on_partial: PartialCallback | None,
+        on_wait: WaitCallback | None,
+        events: str = "image_generation",
+    ) -> ProviderResult:
+        """Send ``client.images.<method>(**params)``, re-sending only what surely was not
+        processed; ``events`` is the stream events' prefix."""
         import openai
 
-        params = self._params(request)
         budget = RetryBudget(self.retry_policy)
         while True:
             seen: list[str | None] = []
             token = _seen_request_ids.set(seen)
             try:
+                call = getattr(self._get_client().images, method)
                 if request.partial_images > 0:
-                    return await self._stream(params, request, on_partial)
-                return await self._plain(params, request)
+                    return await self._stream(call, params, request, on_partial, events)
+                return await self._plain(call, params, request)
             except openai.APIError as exc:
                 verdict = classify(exc, _last_id(seen))
                 wait = budget.next_wait(verdict)
@@ -171,8 +224,13 @@ class OpenAIProvider:
             log.info("OpenAI request not processed: %s", wait.describe())
             await wait_before_retry(wait, on_wait)
 
-    async def _plain(self, params: dict[str, Any], request: GenerationRequest) -> ProviderResult:
-        response = await self._get_client().images.generate(**params)
+    async def _plain(
+        self,
+        call: Callable[..., Awaitable[Any]],
+        params: dict[str, Any],
+        request: GenerationRequest,
+    ) -> ProviderResult:
+        response = await call(**params)
         request_id = getattr(response, "_request_id", None)
         applied = applied_from(response)
         images = [
@@ -214,25 +272,26 @@ class OpenAIProvider:
 
     async def _stream(
         self,
+        call: Callable[..., Awaitable[Any]],
         params: dict[str, Any],
         request: GenerationRequest,
         on_partial: PartialCallback | None,
+        events: str,
     ) -> ProviderResult:
-        stream = await self._get_client().images.generate(
-            **params, stream=True, partial_images=request.partial_images
-        )
+        """Stream ``events`` (``image_generation`` or ``image_edit``): partials, completed."""
+        stream = await call(**params, stream=True, partial_images=request.partial_images)
         request_id = stream.response.headers.get("x-request-id")
         images: list[ProviderImage] = []
         usage: Usage | None = None
         async with stream:  # closes the connection on an error or a cancel, too
             async for event in stream:
                 kind = getattr(event, "type", "")
-                if kind == "image_generation.partial_image" and on_partial is not None:
+                if kind == f"{events}.partial_image" and on_partial is not None:
                     data = _decode(event.b64_json, request_id)
                     outcome = on_partial(event.partial_image_index, data)
                     if inspect.isawaitable(outcome):
                         await outcome
-                elif kind == "image_generation.completed":
+                elif kind == f"{events}.completed":
                     images.append(
                         ProviderImage(
                             _decode(event.b64_json, request_id),
