@@ -23,6 +23,12 @@ pairs. A hosted model has no step count or sampler to report, so the values say 
 one request (``Steps: 1``), the provider that made the image (``Sampler: OpenAI Images API``)
 and the seed, or ``-1`` (A1111's "random") where the provider takes none.
 
+Lineage (``lineage_fields`` / ``read_lineage``): an edit or a variation also carries ``kind``
+and ``parents``, a JSON list of what it was made from (``role``, and the parent's generation
+``id`` and ``uid`` when it is one of ours, and the ``sha256`` of the bytes sent), so the chain
+survives the file being copied out of dalletui. A file without them (every image saved before)
+reads as a plain generation with no parents.
+
 Reading (``embedded_text``): the text fields a file carries, flattened to one dict of strings,
 each capped: PNG text chunks, EXIF ``UserComment`` (as ``parameters``), ``ImageDescription``,
 ``Software``, ``Make``/``Model`` (ComfyUI's WebP ``prompt:``/``workflow:``), the XMP packet and
@@ -36,7 +42,7 @@ import io
 import json
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -104,6 +110,87 @@ def parameters_text(fields: Mapping[str, str], width: int, height: int) -> str:
     pairs.append(("Generator", GENERATOR))
     line = ", ".join(f"{key}: {_setting(value)}" for key, value in pairs)
     return f"{prompt}\n{line}"
+
+
+# -- lineage -----------------------------------------------------------------------------------
+
+#: The field names lineage is written under (beside ``prompt``, ``model``, ...).
+KIND_FIELD = "kind"
+PARENTS_FIELD = "parents"
+#: Kinds a file may say (anything else reads as ``generate``).
+_KINDS = ("generate", "edit", "variation")
+_ROLES = ("image", "mask", "markup")
+#: Parents read from one file, at most.
+PARENTS_MAX = 32
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """One input an image was made from: ours (``id``, ``uid``) or an outside file (neither)."""
+
+    role: str = "image"
+    id: int | None = None
+    uid: str | None = None
+    sha256: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"role": self.role}
+        for key in ("id", "uid", "sha256"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """How an image was made: ``generate`` (no parents), ``edit`` or ``variation``."""
+
+    kind: str = "generate"
+    parents: tuple[ParentRef, ...] = ()
+
+
+def lineage_fields(kind: str, parents: Sequence[ParentRef] = ()) -> dict[str, str]:
+    """The fields to add to an image's metadata; none for a plain generation."""
+    if kind not in _KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    if kind == "generate" and not parents:
+        return {}
+    listed = [parent.as_json() for parent in parents[:PARENTS_MAX]]
+    return {
+        KIND_FIELD: kind,
+        PARENTS_FIELD: json.dumps(listed, ensure_ascii=True, separators=(",", ":")),
+    }
+
+
+def read_lineage(fields: Mapping[str, str]) -> Lineage:
+    """The lineage dalletui's fields carry (``ImageStore.read_metadata``); a file without any,
+    or with a damaged ``parents`` list, reads as a plain generation (or its kind alone)."""
+    kind = fields.get(KIND_FIELD, "generate")
+    kind = kind if kind in _KINDS else "generate"
+    try:
+        listed = json.loads(fields.get(PARENTS_FIELD) or "[]")
+    except (ValueError, RecursionError):
+        listed = []
+    parents: list[ParentRef] = []
+    for item in listed if isinstance(listed, list) else []:
+        if not isinstance(item, dict) or len(parents) >= PARENTS_MAX:
+            continue
+        role = item.get("role", "image")
+        number = item.get("id")
+        uid = item.get("uid")
+        digest = item.get("sha256")
+        parents.append(
+            ParentRef(
+                role=role if role in _ROLES else "image",
+                id=number if type(number) is int and number > 0 else None,
+                uid=uid if isinstance(uid, str) and _HEX32.match(uid) else None,
+                sha256=digest if isinstance(digest, str) and _HEX64.match(digest) else None,
+            )
+        )
+    return Lineage(kind, tuple(parents))
 
 
 # -- EXIF (a small big-endian TIFF writer) ----------------------------------------------------

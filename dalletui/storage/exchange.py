@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from peewee import fn
+from peewee import JOIN, fn
 
 from dalletui.storage.base import StoreBase, guarded
 from dalletui.storage.models import (
     Batch,
     BatchItem,
     Generation,
+    GenerationInput,
     Prompt,
     Template,
     TemplateVariable,
@@ -59,8 +60,9 @@ class ExportRows:
 class ImportBundle:
     """Checked records of an import file, ready to merge (values already of the models' types).
 
-    Prompts carry ``text_hash``; generations ``prompt`` (a text hash), ``batch`` (a batch uid)
-    and ``batch_item`` (the item's position in that batch); usage rows ``generation`` and
+    Prompts carry ``text_hash``; generations ``prompt`` (a text hash), ``batch`` (a batch uid),
+    ``batch_item`` (the item's position in that batch), ``kind`` and ``inputs`` (dicts with
+    ``parent`` as a generation uid or None); usage rows ``generation`` and
     ``batch`` (uids); batches ``template`` (a name) and ``items`` (dicts with ``prompt`` as a
     text hash). Paths of generations are left to the ``place`` callback of the merge.
     """
@@ -90,6 +92,8 @@ class MergeResult:
     unchanged_prompts: int = 0
     generations: int = 0
     skipped_generations: int = 0
+    #: Inputs (lineage) recorded for the new generations.
+    inputs: int = 0
     usage: int = 0
     skipped_usage: int = 0
     templates: int = 0
@@ -206,6 +210,7 @@ class ExchangeStore(StoreBase):
             record["items"] = items_by_batch[batch["id"]]
             batches.append(record)
 
+        inputs_of = self._export_inputs(Generation.select(Generation.id).where(generation_where))
         generations = []
         generation_uids: dict[int, str] = {}
         for row in generation_rows:
@@ -217,6 +222,7 @@ class ExchangeStore(StoreBase):
             for key in LOCAL_PARAMS:
                 params.pop(key, None)
             record["params"] = params
+            record["inputs"] = inputs_of.get(row["id"], [])
             generations.append(record)
             generation_uids[row["id"]] = row["uid"]
 
@@ -248,6 +254,27 @@ class ExchangeStore(StoreBase):
             usage=usage,
             filtered=filtered,
         )
+
+    @staticmethod
+    def _export_inputs(generations: Any) -> dict[int, list[dict[str, Any]]]:
+        """The inputs of ``generations`` (a subquery of ids), by generation id, in order; each
+        names its parent by uid (None for an outside file, or a parent purged long ago). A
+        parent in the trash or left out by a filter is still named: an import links it if the
+        database it goes into holds it."""
+        parent = Generation.alias()
+        rows = (
+            GenerationInput.select(GenerationInput, parent.uid.alias("parent_uid"))
+            .join(parent, JOIN.LEFT_OUTER, on=(GenerationInput.parent_generation == parent.id))
+            .where(GenerationInput.generation.in_(generations))
+            .order_by(GenerationInput.generation, GenerationInput.position)
+            .dicts()
+        )
+        found: dict[int, list[dict[str, Any]]] = {}
+        for row in rows:
+            record = _plain(row, drop=("generation", "parent_generation", "parent_uid"))
+            record["parent"] = row["parent_uid"]
+            found.setdefault(row["generation"], []).append(record)
+        return found
 
     @contextlib.contextmanager
     def _read_snapshot(self) -> Iterator[None]:
@@ -313,6 +340,7 @@ class ExchangeStore(StoreBase):
             generation_ids = self._merge_generations(
                 bundle.generations, prompt_ids, batch_ids, item_ids, place, result
             )
+            self._merge_inputs(bundle.generations, generation_ids, result)
             self._merge_usage(bundle.usage, generation_ids, batch_ids, result)
             self._repair_paths(repairs or {}, result)
             if before_commit is not None:
@@ -472,7 +500,8 @@ class ExchangeStore(StoreBase):
             if record["uid"] in existing:
                 result.skipped_generations += 1
                 continue
-            values = {k: v for k, v in record.items() if k not in ("batch", "batch_item")}
+            values = {k: v for k, v in record.items() if k not in ("batch", "batch_item", "inputs")}
+            values.setdefault("kind", "generate")
             values["id"] = next_id
             values["prompt"] = prompt_ids[record["prompt"]]
             batch_uid = record.get("batch")
@@ -488,6 +517,41 @@ class ExchangeStore(StoreBase):
         self._insert(Generation, new)
         result.generations += len(new)
         return {**existing, **result.new_generation_ids}
+
+    def _merge_inputs(
+        self,
+        records: list[dict[str, Any]],
+        generation_ids: dict[str, int],
+        result: MergeResult,
+    ) -> None:
+        """Record the inputs of the new generations (those here already keep their own).
+
+        A parent names a generation of the file or one already here by uid; one found in
+        neither (a filtered export, a purged parent) is left unlinked, its hash kept.
+        """
+        new = [r for r in records if r["uid"] in result.new_generation_ids]
+        wanted = {i["parent"] for r in new for i in r.get("inputs") or () if i.get("parent")}
+        known = {
+            **generation_ids,
+            **self._ids_by_uid(Generation, sorted(wanted - set(generation_ids))),
+        }
+        rows = []
+        for record in new:
+            for given in record.get("inputs") or ():
+                rows.append(
+                    {
+                        "generation": result.new_generation_ids[record["uid"]],
+                        "position": given["position"],
+                        "role": given["role"],
+                        "parent_generation": known.get(given.get("parent") or ""),
+                        "file_path": given.get("file_path"),
+                        "sha256": given.get("sha256"),
+                        "width": given.get("width"),
+                        "height": given.get("height"),
+                    }
+                )
+        self._insert(GenerationInput, rows)
+        result.inputs += len(rows)
 
     def _merge_usage(
         self,

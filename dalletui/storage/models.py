@@ -99,6 +99,11 @@ BATCH_ITEM_STATUSES = (
     "interrupted",
 )
 FORMATS = ("png", "jpeg", "webp")
+#: How a generation was made: from a prompt alone, by editing images, or as a variation of one.
+GENERATION_KINDS = ("generate", "edit", "variation")
+#: What one input of a generation was: an image it was made from, a mask, or a markup.
+INPUT_ROLES = ("image", "mask", "markup")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: What an Images API response says it applied (top level of ``ImagesResponse``, and of each
 #: stream's completed event): kept under ``Generation.params["applied"]``, only those present.
 APPLIED_KEYS = ("quality", "size", "background", "output_format")
@@ -469,6 +474,8 @@ class Generation(BaseModel):
     request_id = CharField(max_length=128, null=True)
     #: Set when the image is in the trash (its files moved under ``<home>/trash``).
     deleted_at = UTCDateTimeField(null=True, index=True)
+    #: ``generate``, ``edit`` or ``variation`` (its inputs are ``GenerationInput`` rows).
+    kind = TextField(default="generate")
 
     DATETIME_FIELDS = ("created_at", "started_at", "finished_at", "deleted_at")
 
@@ -489,6 +496,8 @@ class Generation(BaseModel):
             problems.append(f"Format '{self.output_format}' is unknown; one of png, jpeg, webp.")
         if not self.model:
             problems.append("A generation needs a model name.")
+        if self.kind not in GENERATION_KINDS:
+            problems.append(f"Kind '{self.kind}' is unknown; one of {', '.join(GENERATION_KINDS)}.")
         for label in ("width", "height", "duration_ms"):
             value = getattr(self, label)
             if value is not None and value < 0:
@@ -525,6 +534,47 @@ class Generation(BaseModel):
     @property
     def duration_display(self) -> str:
         return "—" if self.duration_ms is None else f"{self.duration_ms / 1000:.1f}s"
+
+
+class GenerationInput(BaseModel):
+    """One input of a generation, in order: an image, mask or markup it was made from.
+
+    Either one of our own generations (``parent_generation``) or a file from outside
+    (``file_path``); ``sha256``, ``width`` and ``height`` describe what was sent. Purging the
+    parent unlinks it (``SET NULL``) and the hash stays; purging the child removes its inputs.
+    """
+
+    generation = ForeignKeyField(Generation, on_delete="CASCADE", backref="inputs", index=False)
+    position = IntegerField(default=0)
+    role = TextField(default="image")
+    parent_generation = ForeignKeyField(
+        Generation, null=True, on_delete="SET NULL", backref="child_inputs", index=False
+    )
+    file_path = TextField(null=True)
+    sha256 = TextField(null=True)
+    width = IntegerField(null=True)
+    height = IntegerField(null=True)
+
+    class Meta:
+        table_name = "generation_inputs"
+        # The names 0008 gives them (declared there; models never create tables).
+        indexes = ((("generation", "position"), True), (("parent_generation",), False))
+
+    def problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.role not in INPUT_ROLES:
+            problems.append(
+                f"Input role '{self.role}' is unknown; one of {', '.join(INPUT_ROLES)}."
+            )
+        if (self.position or 0) < 0:
+            problems.append("An input's position cannot be negative.")
+        if self.sha256 is not None and not _SHA256.match(self.sha256):
+            problems.append("An input's sha256 must be 64 lowercase hex digits.")
+        for label in ("width", "height"):
+            value = getattr(self, label)
+            if value is not None and value < 0:
+                problems.append(f"An input's {label} cannot be negative.")
+        return problems
 
 
 class UsageStat(BaseModel):
@@ -636,6 +686,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Batch,
     BatchItem,
     Generation,
+    GenerationInput,
     UsageStat,
     ImportJournal,
 )

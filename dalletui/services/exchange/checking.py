@@ -24,6 +24,7 @@ from dalletui.services.exchange.schema import (
     IMAGE_SUFFIXES,
     INT64,
     MODELS,
+    NESTED,
     OBJECT_MAX_BYTES,
     OBJECT_MAX_DEPTH,
     SCHEMAS,
@@ -62,9 +63,10 @@ def _check_document(document: dict[str, Any], where: str, limits: ImportLimits) 
         if not isinstance(records, list):
             raise _refuse(where, f"{section}: must be a list of records")
         total += len(records)
-        if section == "batches":
+        nested = NESTED.get(section)
+        if nested is not None:
             for record in records:
-                items = record.get("items") if isinstance(record, dict) else None
+                items = record.get(nested) if isinstance(record, dict) else None
                 total += len(items) if isinstance(items, list) else 0
         sections[section] = records
     if total > limits.records:
@@ -135,13 +137,13 @@ def _check_record(section: str, raw: Any, where: str, at: str) -> dict[str, Any]
         elif spec.kind == "items":
             value = raw[name]
             if not isinstance(value, list):
-                raise _refuse(where, f"{spot}: must be a list of items")
+                raise _refuse(where, f"{spot}: must be a list of {spec.of}")
             value = [
-                _check_record("items", item, where, f"{spot}[{i}]") for i, item in enumerate(value)
+                _check_record(spec.of, item, where, f"{spot}[{i}]") for i, item in enumerate(value)
             ]
             positions = [item["position"] for item in value]
             if len(set(positions)) != len(positions):
-                raise _refuse(where, f"{spot}: two items have the same position")
+                raise _refuse(where, f"{spot}: two {spec.of} have the same position")
         else:
             value = _convert(spec, raw[name], where, spot)
         record[name] = value
@@ -157,6 +159,8 @@ def _check_record(section: str, raw: Any, where: str, at: str) -> dict[str, Any]
         raise _refuse(where, f"{at}: {problems[0].rstrip('.')}")
     if section == "generations":
         _check_image_path(record, where, at)
+    if section == "inputs" and all(record[k] is None for k in ("parent", "file_path", "sha256")):
+        raise _refuse(where, f"{at}: an input needs a parent, a file_path or a sha256")
     return record
 
 
@@ -328,3 +332,6 @@ def _check_references(bundle: ImportBundle, where: str, places: dict[tuple[str, 
             raise _refuse(where, f"{at}.batch: no batch of the file has this uid")
         if item is not None and (batch is None or item not in positions[batch]):
             raise _refuse(where, f"{at}.batch_item: the batch has no item at position {item}")
+        for number, given in enumerate(record["inputs"]):
+            if given["parent"] is not None and given["parent"] == record["uid"]:
+                raise _refuse(where, f"{at}.inputs[{number}].parent: names the generation itself")

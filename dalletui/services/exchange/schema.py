@@ -22,6 +22,7 @@ from dalletui.storage.models import (
     Batch,
     BatchItem,
     Generation,
+    GenerationInput,
     Prompt,
     Template,
     TemplateVariable,
@@ -49,6 +50,8 @@ SECTION_TYPES = {section: kind for kind, section in LINE_TYPES.items()}
 
 #: Text fields other than prompts and template bodies (notes, errors, descriptions).
 TEXT_MAX_CHARS = 64_000
+#: Where an outside input file was, as the exporting machine recorded it (never read on import).
+INPUT_PATH_MAX_CHARS = 4_096
 #: A batch's body can be a whole prompts file.
 BODY_MAX_CHARS = 4_000_000
 #: A JSON value stored in a column (params, prices, choices), serialised.
@@ -103,12 +106,14 @@ class ImportRefused(ValidationError):
 class Spec:
     """One field of a record: its kind, whether it may be null or missing, its limits."""
 
-    kind: str  # str, int, bool, time, money, object, strings, uid, hash, path
+    kind: str  # str, int, bool, time, money, object, strings, uid, hash, path, items
     null: bool = False
     required: bool = True
     default: Any = None
     max: int | None = None
     min: int | None = None
+    #: For ``items``: the schema of each nested record (a key of ``SCHEMAS``).
+    of: str = "items"
 
 
 def _s(max_chars: int, **kw: Any) -> Spec:
@@ -201,6 +206,18 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
         "finished_at": _TIME_NULL,
         "duration_ms": Spec("int", null=True, required=False),
         "request_id": _s(128, null=True, required=False),
+        # Lineage (schema 0008); a file written before has neither: a plain generation.
+        "kind": _s(16, required=False, default="generate"),
+        "inputs": Spec("items", required=False, default=[], of="inputs"),
+    },
+    "inputs": {
+        "position": _COUNT,
+        "role": _s(16),
+        "parent": Spec("uid", null=True, required=False),
+        "file_path": _s(INPUT_PATH_MAX_CHARS, null=True, required=False),
+        "sha256": Spec("hash", null=True, required=False),
+        "width": Spec("int", null=True, required=False, min=0),
+        "height": Spec("int", null=True, required=False, min=0),
     },
     "usage": {
         "uid": Spec("uid"),
@@ -233,10 +250,13 @@ MODELS: dict[str, type[BaseModel]] = {
     "batches": Batch,
     "items": BatchItem,
     "generations": Generation,
+    "inputs": GenerationInput,
     "usage": UsageStat,
 }
 #: Fields that name other records: not model fields, so not given to ``problems()``.
-_REFERENCES = {"prompt", "batch", "batch_item", "generation", "template", "items"}
+_REFERENCES = {"prompt", "batch", "batch_item", "generation", "template", "items", "inputs"}
+#: Sections whose records carry nested records (``items`` specs), counted against the limit.
+NESTED = {"batches": "items", "generations": "inputs"}
 HEADER_KEYS = {"format", "version", "app_version", "exported_at", "filters"}
 
 

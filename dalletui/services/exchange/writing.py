@@ -68,7 +68,7 @@ def _export_record(section: str, row: dict[str, Any]) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for name, spec in SCHEMAS[section].items():
         if spec.kind == "items":
-            record[name] = [_export_record("items", item) for item in row.get(name) or []]
+            record[name] = [_export_record(spec.of, item) for item in row.get(name) or []]
         else:
             record[name] = _export_value(spec, row.get(name))
     return record
