@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import inspect
 import logging
 import math
@@ -35,15 +36,18 @@ from dalletui.generation.catalog import ModelCatalog, load_catalog
 from dalletui.generation.files import ImageStore, SavedImage, extension_for
 from dalletui.generation.pricing import compute_cost, price_snapshot
 from dalletui.generation.providers import make_provider
-from dalletui.generation.request import validate_request
+from dalletui.generation.request import validate_edit_request, validate_request
 from dalletui.generation.retry import WaitCallback
 from dalletui.generation.types import (
+    EditImage,
+    EditRequest,
     GenerationRequest,
     ImageProvider,
     PartialCallback,
     ProviderImage,
     Usage,
 )
+from dalletui.services.editing import EDIT_KINDS, EditPlan, EditSource, plan_edit
 from dalletui.storage import DatabaseManager
 from dalletui.storage.models import Generation, Prompt, normalize_prompt, now
 
@@ -138,8 +142,24 @@ class GenerationService:
         self._providers.clear()
 
     def validate(self, request: GenerationRequest) -> list[str]:
-        """Warnings for ``request``; raises ``ValidationError`` with every problem."""
+        """Warnings for ``request`` (an ``EditRequest`` too); raises ``ValidationError`` with
+        every problem."""
+        if isinstance(request, EditRequest):
+            return validate_edit_request(request, self.catalog)
         return validate_request(request, self.catalog)
+
+    async def edit(
+        self,
+        plan: EditPlan,
+        *,
+        provider: str | None = None,
+        on_partial: PartialCallback | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> GenerationOutcome:
+        """Run one edit (or variation) end to end, as ``generate`` runs a request: validated
+        before anything is recorded or sent; its inputs recorded as each image's lineage (in
+        the database and in the file's metadata) before the request goes out."""
+        return await self._run(plan.request, plan, provider, on_partial, on_wait, None, None)
 
     async def generate(
         self,
@@ -153,6 +173,22 @@ class GenerationService:
     ) -> GenerationOutcome:
         """Run one request end to end. Raises before anything is recorded or sent when the
         request is invalid (``ValidationError``) or the images folder is not writable."""
+        if isinstance(request, EditRequest):
+            raise TypeError("send an EditRequest with edit(plan)")
+        return await self._run(
+            request, None, provider, on_partial, on_wait, batch_id, batch_item_id
+        )
+
+    async def _run(
+        self,
+        request: GenerationRequest,
+        plan: EditPlan | None,
+        provider: str | None,
+        on_partial: PartialCallback | None,
+        on_wait: WaitCallback | None,
+        batch_id: int | None,
+        batch_item_id: int | None,
+    ) -> GenerationOutcome:
         clean = normalize_prompt(request.prompt)
         cleaned = clean != request.prompt.strip()
         if cleaned:
@@ -160,6 +196,9 @@ class GenerationService:
             request = dataclasses.replace(request, prompt=clean)
         warnings = self.validate(request)
         chosen = self.provider(provider)
+        edit = getattr(chosen, "edit", None) if plan is not None else None
+        if plan is not None and edit is None:
+            raise ValidationError(f"The {chosen.name} provider cannot edit images.")
         if cleaned:
             warnings.append("Control characters were removed from the prompt.")
         for warning in warnings:
@@ -186,9 +225,17 @@ class GenerationService:
         )
         outcome = GenerationOutcome(prompt=prompt, generations=rows, warnings=warnings)
         ids = [row.id for row in rows]
+        extra: dict[str, str] = {}
+        if plan is not None:
+            # Known before sending: a request that fails still says what it was made from.
+            extra = await asyncio.to_thread(self._record_lineage, plan, ids)
         waiting = _WaitWatch(on_wait)
         try:
-            result = await chosen.generate(request, on_partial, waiting)
+            if edit is not None:
+                assert isinstance(request, EditRequest)
+                result = await edit(request, on_partial, waiting)
+            else:
+                result = await chosen.generate(request, on_partial, waiting)
         except asyncio.CancelledError:
             # Cancelled before an answer. Offline nothing was spent, and during a wait before a
             # retry nothing is in flight (each earlier attempt surely was not processed). Else
@@ -251,6 +298,7 @@ class GenerationService:
                 request_id,
                 started,
                 costs,
+                extra,
             )
         )
         try:
@@ -290,6 +338,7 @@ class GenerationService:
         request_id: str | None,
         started: float,
         costs: list[Decimal | None],
+        extra: dict[str, str],
     ) -> None:
         """Save and record every returned image; a failure for one never drops the others.
 
@@ -304,7 +353,7 @@ class GenerationService:
             costs.append(cost)
             usage_values = _usage_values(share, cost, basis, prices, request_id)
             try:
-                saved = await asyncio.to_thread(self._save, row, image, prompt)
+                saved = await asyncio.to_thread(self._save, row, image, prompt, extra)
             except GenerationError as exc:
                 recorded = await asyncio.to_thread(
                     self._keep_unsaved, row, prompt, image, exc, usage_values, not counted
@@ -323,7 +372,22 @@ class GenerationService:
                 )
             counted = counted or recorded
 
-    def _save(self, row: Generation, image: ProviderImage, prompt: Prompt) -> SavedImage:
+    def _record_lineage(self, plan: EditPlan, ids: list[int]) -> dict[str, str]:
+        """Record each new row's inputs; the lineage fields its file's metadata carries."""
+        specs = plan.input_specs()
+        for generation_id in ids:
+            self.db.record_inputs(generation_id, plan.kind, specs)
+        parents = [s.parent_id for s in specs if s.parent_id is not None]
+        uids = {g.id: g.uid for g in self.db.generations_by_ids(parents)}
+        return plan.metadata(uids)
+
+    def _save(
+        self,
+        row: Generation,
+        image: ProviderImage,
+        prompt: Prompt,
+        extra: dict[str, str] | None = None,
+    ) -> SavedImage:
         metadata = {
             "prompt": prompt.text,
             "model": row.model,
@@ -337,6 +401,7 @@ class GenerationService:
             metadata["seed"] = str(row.seed)
         if row.background and row.background != "auto":
             metadata["background"] = row.background
+        metadata.update(extra or {})
         return self.images.save(row.id, image.data, image.output_format, metadata, row.created_at)
 
     def _keep_unsaved(
@@ -481,6 +546,8 @@ class GenerationService:
                 f"Generation #{generation_id} is {generation.status.replace('_', ' ')}; only a "
                 "failed, cancelled, interrupted or possibly billed one can be sent again."
             )
+        if generation.kind in EDIT_KINDS:
+            return self._plan_for(generation).request
         params = {k: v for k, v in (generation.params or {}).items() if k in REQUEST_FIELDS}
         params["prompt"] = generation.prompt.text
         params.setdefault("model", generation.model)
@@ -495,6 +562,65 @@ class GenerationService:
                 f"Generation #{generation_id} does not record a request that can be sent again."
             ) from exc
 
+    def _plan_for(self, generation: Generation) -> EditPlan:
+        """The edit that made ``generation``, its inputs read again and checked unchanged."""
+        label = f"generation #{generation.id}"
+        sources: list[EditSource] = []
+        images: list[EditImage] = []
+        for row in self.db.inputs(generation.id):
+            if row.parent_generation_id is not None:
+                try:
+                    parent = self.db.get_generation(row.parent_generation_id)
+                except DalleTuiError:
+                    parent = None
+                path = parent.file_path if parent is not None else None
+            else:
+                path = row.file_path
+            name = f"#{row.parent_generation_id}" if row.parent_generation_id else path
+            if not path:
+                raise ValidationError(
+                    f"Input {row.position + 1} of {label} ({name or 'unknown'}) is gone; "
+                    "start a new edit instead."
+                )
+            source = EditSource(Path(path), row.parent_generation_id, row.role)
+            image = source.read()
+            if row.sha256 and hashlib.sha256(image.data).hexdigest() != row.sha256:
+                raise ValidationError(
+                    f"Input {row.position + 1} of {label} ({name}) has changed since it was "
+                    "sent; start a new edit from it instead."
+                )
+            sources.append(source)
+            images.append(image)
+        roles = [source.role for source in sources]
+        if "image" not in roles:
+            raise ValidationError(
+                f"{label.capitalize()} does not record the images it was made from."
+            )
+        stored = generation.params or {}
+        params = {k: v for k, v in stored.items() if k in REQUEST_FIELDS}
+        params.update(prompt=generation.prompt.text, model=generation.model)
+        params.setdefault("size", generation.size)
+        params.setdefault("quality", generation.quality)
+        params.setdefault("output_format", generation.output_format)
+        params.setdefault("background", generation.background)
+        overlay = {source.role: image for source, image in zip(sources, images, strict=True)}
+        try:
+            request = EditRequest(
+                **params,
+                images=tuple(i for s, i in zip(sources, images, strict=True) if s.role == "image"),
+                mask=overlay.get("mask"),
+                markup=overlay.get("markup"),
+                input_fidelity=stored.get("input_fidelity"),
+            )
+        except TypeError as exc:
+            raise ValidationError(
+                f"{label.capitalize()} does not record an edit that can be sent again."
+            ) from exc
+        ordered = [s for s in sources if s.role == "image"] + [
+            s for s in sources if s.role != "image"
+        ]
+        return plan_edit(request, ordered, generation.kind)
+
     async def retry(
         self,
         generation_id: int,
@@ -505,6 +631,11 @@ class GenerationService:
         """Send the request of ``generation_id`` again, as a new request (the user's word)."""
         request = await asyncio.to_thread(self.request_for, generation_id)
         generation = await asyncio.to_thread(self.db.get_generation, generation_id)
+        if generation.kind in EDIT_KINDS:
+            plan = await asyncio.to_thread(self._plan_for, generation)
+            return await self.edit(
+                plan, provider=generation.provider, on_partial=on_partial, on_wait=on_wait
+            )
         outcome = await self.generate(
             request,
             provider=generation.provider,

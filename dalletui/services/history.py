@@ -230,6 +230,9 @@ class ImageScope:
 
     query: PromptQuery = field(default_factory=PromptQuery)
     prompt_id: int | None = None
+    #: Keep one lineage: the images of the family this generation belongs to (its oldest
+    #: ancestor and everything made from it), whatever their prompts.
+    lineage_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,38 @@ class ImagePlace:
     @property
     def has_older(self) -> bool:
         return self.position < self.total - 1
+
+
+@dataclass(frozen=True)
+class InputRow:
+    """One input of an edit as the image view lists it: one of ours (``generation_id``) or an
+    outside file; ``available`` says whether it can still be opened."""
+
+    role: str
+    label: str
+    generation_id: int | None
+    path: str | None
+    available: bool
+
+
+@dataclass(frozen=True)
+class LineageView:
+    """How an image was made and what was made from it: ``chain`` runs from its oldest
+    ancestor to the image itself (through each primary parent), ``children`` oldest first."""
+
+    row: GenerationRow
+    kind: str
+    chain: list[GenerationRow]
+    children: list[GenerationRow]
+    inputs: list[InputRow]
+
+    @property
+    def parent(self) -> GenerationRow | None:
+        return self.chain[-2] if len(self.chain) > 1 else None
+
+    @property
+    def has_family(self) -> bool:
+        return len(self.chain) > 1 or bool(self.children)
 
 
 # -- keyset pages ---------------------------------------------------------------------------
@@ -514,6 +549,8 @@ class HistoryService:
         newer than it (the page before), still newest first.
         """
         scope = scope or ImageScope()
+        if scope.lineage_of is not None:
+            return _cut(self._lineage_images(scope.lineage_of), limit, before_id, after_id)
         if scope.prompt_id is not None:
             return self._prompt_images(scope.prompt_id, limit, before_id, after_id)
         rows = self.db.list_images(scope.query, limit=limit, before_id=before_id, after_id=after_id)
@@ -524,14 +561,57 @@ class HistoryService:
     ) -> list[GenerationRow]:
         # One prompt's images are few; its entries are read whole and cut here.
         images = [row for row in self.entries(prompt_id) if row.is_image]
-        if before_id is not None:
-            images = [row for row in images if row.id < before_id]
-        if after_id is not None:
-            images = [row for row in images if row.id > after_id][-limit:]
-        return images[:limit]
+        return _cut(images, limit, before_id, after_id)
+
+    def _lineage_images(self, generation_id: int) -> list[GenerationRow]:
+        """The images of one lineage, newest first (a family is small: read whole)."""
+        ids = self.db.family_ids(generation_id)
+        rows = self.db.generations_by_ids(ids)
+        images = [
+            GenerationRow.of(g)
+            for g in rows
+            if g.status == "succeeded" and g.file_path and g.deleted_at is None
+        ]
+        return sorted(images, key=lambda row: row.id, reverse=True)
+
+    # -- lineage ------------------------------------------------------------------------
+
+    def lineage(self, generation_id: int) -> LineageView:
+        """What ``generation_id`` was made from and what was made from it (trash left out)."""
+        generation = self.db.get_generation(generation_id)
+        chain = [GenerationRow.of(g) for g in self.db.chain(generation_id)]
+        children = [GenerationRow.of(g) for g in self.db.children(generation_id)]
+        inputs: list[InputRow] = []
+        for item in self.db.inputs(generation_id):
+            parent_id = item.parent_generation_id
+            if parent_id is not None:
+                parents = self.db.generations_by_ids([parent_id])
+                parent = parents[0] if parents else None
+                available = bool(
+                    parent is not None
+                    and parent.deleted_at is None
+                    and parent.file_path
+                    and Path(parent.file_path).is_file()
+                )
+                path = parent.file_path if parent is not None else None
+                inputs.append(InputRow(item.role, f"#{parent_id}", parent_id, path, available))
+            else:
+                path = item.file_path
+                label = Path(path).name if path else "(unknown file)"
+                available = bool(path and Path(path).is_file())
+                inputs.append(InputRow(item.role, label, None, path, available))
+        return LineageView(
+            row=chain[-1] if chain else GenerationRow.of(generation),
+            kind=str(generation.kind or "generate"),
+            chain=chain,
+            children=children,
+            inputs=inputs,
+        )
 
     def count_images(self, scope: ImageScope, *, newer_than: int | None = None) -> int:
         """How many images ``scope`` holds (with ``newer_than``: how many newer than that id)."""
+        if scope.lineage_of is not None:
+            return len(_cut(self._lineage_images(scope.lineage_of), 1_000_000, None, newer_than))
         if scope.prompt_id is not None:
             images = self._prompt_images(scope.prompt_id, 1_000_000, None, newer_than)
             return len(images)
@@ -623,6 +703,17 @@ class HistoryService:
         """
         cleaned = check_prompt_file(path, progress)
         return self.db.import_prompts(iter_prompt_lines(path), cleaned=cleaned, progress=progress)
+
+
+def _cut(
+    images: list[GenerationRow], limit: int, before_id: int | None, after_id: int | None
+) -> list[GenerationRow]:
+    """A page of a list read whole (newest first), by keyset on the generation id."""
+    if before_id is not None:
+        images = [row for row in images if row.id < before_id]
+    if after_id is not None:
+        images = [row for row in images if row.id > after_id][-limit:]
+    return images[:limit]
 
 
 def _open_text(path: Path) -> IO[str]:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from dalletui.formatting import format_money
 from dalletui.generation.catalog import ModelCatalog
 from dalletui.generation.pricing import compute_cost, price_snapshot
-from dalletui.generation.types import GenerationRequest, Usage
+from dalletui.generation.types import EditRequest, GenerationRequest, Usage
 from dalletui.storage import DatabaseManager, UsageTotals
 from dalletui.storage.models import now
 from dalletui.storage.usage import GROUPINGS, Grouping, UsageCell
@@ -204,15 +204,25 @@ class CostEstimate:
         }
 
 
+#: The generation kinds whose past costs an edit's estimate is drawn from.
+EDIT_KINDS = ("edit", "variation")
+
+
 def past_image_costs(
-    db: DatabaseManager, model: str, size: str, quality: str, limit: int = HISTORY_IMAGES
+    db: DatabaseManager,
+    model: str,
+    size: str,
+    quality: str,
+    limit: int = HISTORY_IMAGES,
+    kinds: tuple[str, ...] = ("generate",),
 ) -> list[Decimal]:
-    """Per-image costs of the last ``limit`` succeeded API images of this model, size, quality.
+    """Per-image costs of the last ``limit`` succeeded API images of this model, size, quality,
+    made as ``kinds`` (an edit also pays for its input images, so edits go by past edits).
 
     From the ledger (one row per billed image), joined to the generation that succeeded; rows
     whose cost is unknown, offline images and possibly billed requests are left out.
     """
-    return db.recent_image_costs(model, size, quality, limit)
+    return db.recent_image_costs(model, size, quality, limit, kinds)
 
 
 def estimate(
@@ -231,7 +241,15 @@ def estimate(
         reason = f"{request.model} is not in dalletui's catalogue"
         return CostEstimate(None, None, images, "unknown", reason=reason)
     if spec.token_prices.known:
-        costs = past_image_costs(db, spec.name, request.size, request.quality)
+        editing = isinstance(request, EditRequest)
+        kinds = EDIT_KINDS if editing else ("generate",)
+        costs = past_image_costs(db, spec.name, request.size, request.quality, kinds=kinds)
+        if not costs and editing:
+            reason = (
+                f"an edit also pays for its {len(request.images)} input image tokens; no past "
+                f"edit with {spec.name} at {where} to go by"
+            )
+            return CostEstimate(None, None, images, "unknown", reason=reason)
         if not costs:
             reason = f"{spec.name} is priced by tokens; no past image at {where} to go by"
             return CostEstimate(None, None, images, "unknown", reason=reason)

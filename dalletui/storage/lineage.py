@@ -186,6 +186,26 @@ class LineageStore(StoreBase):
             g for g in ordered if include_deleted or g.id == generation_id or g.deleted_at is None
         ]
 
+    @guarded
+    def family_ids(self, generation_id: int, *, limit: int = CHAIN_MAX) -> list[int]:
+        """Every generation of the lineage ``generation_id`` belongs to: its oldest ancestor
+        and all made from that at any depth, newest first (trashed ones too; bounded)."""
+        ancestors = self._ancestor_ids(generation_id, limit=limit)
+        root = ancestors[-1] if ancestors else generation_id
+        found = {root, generation_id, *self._descendant_ids(root, limit=limit)}
+        return sorted(found, reverse=True)
+
+    @guarded
+    def generation_for_file(self, path: str) -> Generation | None:
+        """The succeeded generation whose image is the file ``path`` (as stored), if any: so an
+        image of ours given by its path is linked as a parent, not as an outside file."""
+        return (
+            Generation.select()
+            .where((Generation.file_path == path) & (Generation.status == "succeeded"))
+            .order_by(Generation.id.desc())
+            .first()
+        )
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _ancestor_ids(self, generation_id: int, *, limit: int = CHAIN_MAX) -> list[int]:

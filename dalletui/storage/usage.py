@@ -256,10 +256,16 @@ class UsageStore(StoreBase):
 
     @guarded
     def recent_image_costs(
-        self, model: str, size: str, quality: str, limit: int = 200
+        self,
+        model: str,
+        size: str,
+        quality: str,
+        limit: int = 200,
+        kinds: tuple[str, ...] = ("generate",),
     ) -> list[Decimal]:
         """Per-image costs of the last ``limit`` succeeded API images of this model, size and
-        quality (what an estimate for a token-priced model is based on).
+        quality (what an estimate for a token-priced model is based on), made as ``kinds``
+        (plain generations by default: an edit also pays for its input images).
 
         From the ledger (one row per billed image), joined to the generation that succeeded;
         unknown costs, offline images and possibly billed requests are left out.
@@ -276,6 +282,7 @@ class UsageStore(StoreBase):
                 & (UsageStat.provider != "offline")
                 & (UsageStat.price_basis != "offline")
                 & (Generation.status == "succeeded")
+                & Generation.kind.in_(kinds)
             )
             .order_by(UsageStat.id.desc())
             .limit(limit)
