@@ -22,7 +22,7 @@ from dalletui.tui import graphics as graphics_layer
 from dalletui.tui.commands import DalleTuiCommands
 from dalletui.tui.keys import build_keymap, known_bindings, readable_key
 from dalletui.tui.latest import Latest
-from dalletui.tui.messages import DataChanged, ModelChanged, ReusePrompt
+from dalletui.tui.messages import DataChanged, ModelChanged, ReusePrompt, StartEdit
 from dalletui.tui.screens.compose import ComposeScreen
 from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.batch_runs import (
@@ -280,6 +280,15 @@ class DalleTuiApp(App[None]):
         screen = self.screen
         if isinstance(screen, ComposeScreen):
             screen.load_prompt(message.text, message.params)
+
+    @on(StartEdit)
+    async def start_edit(self, message: StartEdit) -> None:
+        await self.switch_mode("compose")
+        screen = self.screen
+        if isinstance(screen, ComposeScreen):
+            screen.start_edit(
+                message.generation_id, message.prompt, message.params, add=message.add
+            )
 
     @on(DataChanged)
     def data_changed(self, message: DataChanged) -> None:

@@ -28,3 +28,14 @@ class ModelChanged(Message):
     """Compose's model picker now says ``model``: the status line shows it (not the default)."""
 
     model: str
+
+
+@dataclass
+class StartEdit(Message):
+    """Edit generation ``generation_id`` in Compose (its prompt prefilled), or with ``add``, add
+    it as one more reference image to the edit Compose is preparing (starting one if none)."""
+
+    generation_id: int
+    prompt: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    add: bool = False

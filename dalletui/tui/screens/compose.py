@@ -202,6 +202,12 @@ class ComposeScreen(Screen[None]):
         self._update_counter()
         self._schedule_validation(now=True)
 
+    def start_edit(
+        self, generation_id: int, prompt: str, params: dict[str, Any], *, add: bool = False
+    ) -> None:
+        """Edit generation ``generation_id`` (prompt prefilled), or add it as a reference."""
+        raise NotImplementedError  # filled in by the edit panel (issue 14, in progress)
+
     def build_request(self) -> GenerationRequest:
         """The request described by the editor and the pickers."""
         text = self.query_one("#prompt", TextArea).text.strip()
