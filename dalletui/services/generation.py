@@ -47,7 +47,7 @@ from dalletui.generation.types import (
     ProviderImage,
     Usage,
 )
-from dalletui.services.editing import EDIT_KINDS, EditPlan, EditSource, plan_edit
+from dalletui.services.editing import EDIT_KINDS, EditPlan, EditSource, plan_edit, resolve_source
 from dalletui.storage import DatabaseManager
 from dalletui.storage.models import Generation, Prompt, normalize_prompt, now
 
@@ -147,6 +147,10 @@ class GenerationService:
         if isinstance(request, EditRequest):
             return validate_edit_request(request, self.catalog)
         return validate_request(request, self.catalog)
+
+    def source(self, spec: str | int | Path, role: str = "image") -> EditSource:
+        """An image to edit from ``gen:ID``, an id or a path (``ValidationError``: one sentence)."""
+        return resolve_source(self.db, spec, role)
 
     async def edit(
         self,

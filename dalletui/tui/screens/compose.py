@@ -12,28 +12,37 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Header, Select, Static, TextArea
+from textual.widgets import Button, Header, Input, Select, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from dalletui.errors import DalleTuiError, GenerationError, ValidationError
 from dalletui.formatting import format_money
-from dalletui.generation.types import GenerationRequest
+from dalletui.generation.request import image_size
+from dalletui.generation.types import EditRequest, GenerationRequest
 from dalletui.textsafe import printable, printable_message, without_controls
 from dalletui.tui.messages import DataChanged, ModelChanged
 from dalletui.tui.styles import css_paths
 from dalletui.tui.viewer import copy_path, show_in_viewer
 from dalletui.tui.widgets.compose_params import ParamPickers
 from dalletui.tui.widgets.confirm import ConfirmModal
+from dalletui.tui.widgets.edit_panel import (
+    MAX_IMAGES,
+    EditPanel,
+    Loaded,
+    looks_like_image_path,
+    unquote_path,
+)
 from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.results import (
     ImageSlot,
@@ -49,6 +58,7 @@ from dalletui.tui.widgets.status import StatusLine
 if TYPE_CHECKING:
     from dalletui.generation.retry import RetryWait
     from dalletui.services.context import Services
+    from dalletui.services.editing import EditPlan
     from dalletui.services.generation import GenerationOutcome
     from dalletui.services.history import Prompt
 
@@ -56,6 +66,28 @@ if TYPE_CHECKING:
 VALIDATE_DELAY = 0.3
 #: Stands in for an empty prompt so the other parameters can still be checked while typing.
 _PLACEHOLDER_PROMPT = "-"
+#: Edits remembered for their cards' regenerate (each holds its images' bytes).
+PLANS_KEPT = 20
+
+
+class PromptArea(TextArea):
+    """The prompt editor; a pasted path to an image file adds that image to the edit instead
+    of typing the path (terminals paste a file dropped on them as its path)."""
+
+    HELP_TITLE = "Text editing"
+
+    @dataclass
+    class PastedImage(Message):
+        path: Path
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        path = looks_like_image_path(event.text)
+        if path is None:
+            await super()._on_paste(event)
+            return
+        event.stop()
+        event.prevent_default()
+        self.post_message(self.PastedImage(path))
 
 
 class ComposeScreen(Screen[None]):
@@ -93,6 +125,22 @@ class ComposeScreen(Screen[None]):
             show=True,
             tooltip="Generate images for the prompt (ctrl+g where ctrl+enter cannot be typed)",
         ),
+        Binding(
+            "ctrl+o",
+            "add_image",
+            "Add image",
+            id="compose.add_image",
+            show=True,
+            tooltip="Edit an image: add a file path or gen:ID as a reference (mask:PATH for a mask file)",
+        ),
+        Binding(
+            "ctrl+t",
+            "draw_mask",
+            "Mask",
+            id="compose.mask",
+            show=True,
+            tooltip="Choose the area to edit with the keyboard (written as a transparent mask)",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -116,6 +164,9 @@ class ComposeScreen(Screen[None]):
         self._asking = False
         #: The model last told to the app (its status line shows it).
         self._told_model: str | None = None
+        #: Edits sent from here, by ``id`` of their request (a card's regenerate sends it again).
+        self._plans: dict[int, EditPlan] = {}
+        self._estimate_for: object = None
 
     @property
     def services(self) -> Services:
@@ -141,11 +192,12 @@ class ComposeScreen(Screen[None]):
         yield Header()
         with Horizontal(id="compose-body"):
             with Vertical(id="compose-form"):
-                yield TextArea(
+                yield PromptArea(
                     id="prompt",
                     placeholder="Describe the image you want…",
                     tooltip="The prompt; ctrl+g (or ctrl+enter) generates",
                 )
+                yield EditPanel(id="edit")
                 yield ParamPickers(catalog, defaults, id="pickers")
                 yield Vertical(id="compose-messages")
                 with Horizontal(id="compose-actions"):
@@ -205,13 +257,169 @@ class ComposeScreen(Screen[None]):
     def start_edit(
         self, generation_id: int, prompt: str, params: dict[str, Any], *, add: bool = False
     ) -> None:
-        """Edit generation ``generation_id`` (prompt prefilled), or add it as a reference."""
-        raise NotImplementedError  # filled in by the edit panel (issue 14, in progress)
+        """Edit generation ``generation_id`` with its prompt prefilled (and its parameters),
+        or with ``add`` add it as one more reference to the edit being prepared."""
+        panel = self.query_one(EditPanel)
+        if add and panel.editing:
+            self._load_source(f"gen:{generation_id}", "image", None)
+            return
+        self._load_source(f"gen:{generation_id}", "image", (prompt, params))
+
+    @property
+    def editing(self) -> bool:
+        return self.query_one(EditPanel).editing
 
     def build_request(self) -> GenerationRequest:
-        """The request described by the editor and the pickers."""
+        """The request described by the editor, the pickers and (when editing) the edit panel."""
         text = self.query_one("#prompt", TextArea).text.strip()
-        return GenerationRequest(prompt=text, **self.query_one(ParamPickers).values())
+        values = self.query_one(ParamPickers).values()
+        panel = self.query_one(EditPanel)
+        if not panel.editing:
+            return GenerationRequest(prompt=text, **values)
+        return EditRequest(
+            prompt=text,
+            images=tuple(loaded.image for loaded in panel.images),
+            mask=panel.mask,
+            markup=panel.markup,
+            input_fidelity=panel.fidelity,
+            **values,
+        )
+
+    # -- editing --------------------------------------------------------------------------------
+
+    def action_add_image(self) -> None:
+        self.query_one(EditPanel).open_path_input()
+
+    @on(Input.Submitted, "#edit-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            self.query_one(EditPanel).close_path_input()
+            return
+        role, _, rest = text.partition(":")
+        if role in ("mask", "markup") and rest:
+            self._load_source(unquote_path(rest), role, None)
+        else:
+            self._load_source(unquote_path(text), "image", None)
+
+    def _close_path_input(self) -> None:
+        self.query_one(EditPanel).close_path_input()
+        self.query_one("#prompt", TextArea).focus()
+
+    @work(thread=True, group="edit-source", exit_on_error=False, description="Read an image")
+    def _load_source(
+        self, spec: str, role: str, prefill: tuple[str, dict[str, Any]] | None
+    ) -> None:
+        """Resolve and read an image off the UI thread; refused in one sentence."""
+        try:
+            source = self.services.generation.source(spec, role)
+            loaded = Loaded(source, source.read())
+        except DalleTuiError as exc:
+            self.app.call_from_thread(
+                self.notify,
+                printable_message(exc),
+                title="Cannot use that image",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.app.call_from_thread(self._source_loaded, loaded, prefill)
+
+    def _source_loaded(self, loaded: Loaded, prefill: tuple[str, dict[str, Any]] | None) -> None:
+        panel = self.query_one(EditPanel)
+        if prefill is not None:
+            panel.set_images([loaded])
+            text, params = prefill
+            self.load_prompt(text, params)
+        elif loaded.source.role == "image" and len(panel.images) >= MAX_IMAGES:
+            self.notify(
+                f"An edit takes at most {MAX_IMAGES} images.", title="Not added", severity="warning"
+            )
+            return
+        else:
+            panel.add(loaded)
+        if self.query_one("#edit-path", Input).display:
+            self._close_path_input()
+        self._editing_changed()
+
+    def action_draw_mask(self) -> None:
+        panel = self.query_one(EditPanel)
+        first = panel.first_image()
+        if first is None:
+            self.notify(
+                "Add an image to edit first (e on a result, ctrl+o for a file).",
+                title="No image",
+                severity="warning",
+            )
+            return
+        size = image_size(first.image, oriented=False)
+        if size is None:
+            self.notify("The first image cannot be read.", title="No mask", severity="warning")
+            return
+        from dalletui.tui.widgets.mask_picker import MaskPicker
+
+        def chosen(rect: Any) -> None:
+            if rect is not None:
+                self._write_mask(first.source.path, size, rect)
+
+        self.app.push_screen(MaskPicker(first.source.path, size), chosen)
+
+    @work(thread=True, group="edit-source", exit_on_error=False, description="Write the mask")
+    def _write_mask(self, source: Path, size: tuple[int, int], rect: Any) -> None:
+        from dalletui.generation.masks import write_mask
+
+        folder = self.services.settings.home / "masks"
+        try:
+            path = write_mask(folder, size, rect)
+        except OSError as exc:
+            self.app.call_from_thread(
+                self.notify,
+                printable(f"Cannot write the mask in {folder}: {exc.strerror or exc}."),
+                title="No mask",
+                severity="error",
+                markup=False,
+            )
+            return
+        self._load_source(str(path), "mask", None)
+
+    @on(EditPanel.Changed)
+    def _edit_changed(self) -> None:
+        self._editing_changed()
+
+    @on(EditPanel.Cleared)
+    def _edit_cleared(self) -> None:
+        self._editing_changed()
+        self.query_one("#prompt", TextArea).focus()
+
+    def _editing_changed(self) -> None:
+        editing = self.editing
+        self.query_one("#generate", Button).label = "Edit" if editing else "Generate"
+        self._update_fidelities()
+        self._schedule_validation()
+        self.refresh_bindings()
+
+    def _update_fidelities(self) -> None:
+        spec = self.query_one(ParamPickers).spec
+        edits = getattr(spec, "edits", None)
+        values = tuple(getattr(edits, "input_fidelity", ()) or ())
+        self.query_one(EditPanel).set_fidelities(values)
+
+    @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
+    def _estimate(self, request: GenerationRequest) -> None:
+        from dalletui.services.usage import cost_phrase
+
+        offline = self.services.generation.provider_name == "offline"
+        phrase = cost_phrase(self.services.usage.estimate(request, offline))
+        self.app.call_from_thread(self._show_estimate, request, phrase)
+
+    def _show_estimate(self, request: GenerationRequest, phrase: str) -> None:
+        if request is self._estimate_for and self.editing:
+            self.query_one(EditPanel).set_estimate(phrase.capitalize())
+
+    @on(PromptArea.PastedImage)
+    def _pasted_image(self, event: PromptArea.PastedImage) -> None:
+        self._load_source(str(event.path), "image", None)
 
     # -- validation -----------------------------------------------------------------------------
 
@@ -243,8 +451,13 @@ class ComposeScreen(Screen[None]):
             self._validate_timer = self.set_timer(VALIDATE_DELAY, self._validate)
 
     def _validate(self) -> None:
-        """Show the current request's problems and warnings (an empty prompt is not one yet)."""
-        self._check(self.build_request(), blank_prompt_ok=True)
+        """Show the current request's problems and warnings (an empty prompt is not one yet);
+        when editing, its estimate too."""
+        request = self.build_request()
+        self._check(request, blank_prompt_ok=True)
+        if isinstance(request, EditRequest):
+            self._estimate_for = request
+            self._estimate(request)
 
     def _check(self, request: GenerationRequest, *, blank_prompt_ok: bool = False) -> list[str]:
         """Validate ``request`` and show the outcome inline; the problems (none: it may be sent)."""
@@ -307,6 +520,13 @@ class ComposeScreen(Screen[None]):
                 title="Not sent",
                 severity="warning",
                 markup=False,
+            )
+            return None
+        if isinstance(request, EditRequest) and self._plan_for(request) is None:
+            self.notify(
+                "That edit's images are no longer held; press e on its image to edit it again.",
+                title="Not sent",
+                severity="warning",
             )
             return None
         self._online = self.services.generation.provider_name != "offline"
@@ -446,11 +666,33 @@ class ComposeScreen(Screen[None]):
 
         partial = on_partial if request.partial_images else None
         generation = self.services.generation
-        if retry_of is None:
+        plan = self._plan_for(request) if isinstance(request, EditRequest) else None
+        if retry_of is None and plan is not None:
+            outcome = await generation.edit(plan, on_partial=partial, on_wait=self._on_wait)
+        elif retry_of is None:
             outcome = await generation.generate(request, on_partial=partial, on_wait=self._on_wait)
         else:
             outcome = await generation.retry(retry_of, on_partial=partial, on_wait=self._on_wait)
         return request, outcome
+
+    def _plan_for(self, request: EditRequest) -> EditPlan | None:
+        """The edit ``request`` belongs to: one sent before (a card's regenerate), or the one
+        the edit panel describes now; None when neither holds its images any more."""
+        from dalletui.services.editing import plan_edit
+
+        plan = self._plans.get(id(request))
+        if plan is None:
+            panel = self.query_one(EditPanel)
+            held = tuple(loaded.image for loaded in panel.images)
+            if held != request.images or (panel.mask or panel.markup) != (
+                request.mask or request.markup
+            ):
+                return None
+            plan = plan_edit(request, panel.sources)
+            self._plans[id(request)] = plan
+            while len(self._plans) > PLANS_KEPT:
+                del self._plans[next(iter(self._plans))]
+        return plan
 
     def _write_partial(self, token: str, index: int, data: bytes, fmt: str) -> Path:
         folder = self.services.settings.home / "cache" / "partials"
@@ -644,6 +886,8 @@ class ComposeScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
             return self.generating
+        if action == "draw_mask":
+            return self.editing
         if action == "edit_prompt":
             focused = self.focused
             return focused is not None and focused.id != "prompt"
