@@ -6,6 +6,7 @@ A → B → C are two edits; A → D is a branch; outside files and masks are in
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import io
 import json
@@ -343,7 +344,8 @@ def test_kind_and_inputs_round_trip_through_an_export(services: Services, tmp_pa
     assert records["C"]["inputs"] == [
         {"position": 0, "role": "image", "parent": uids["B"], "file_path": None,
          "sha256": SHA["B"], "width": 1024, "height": 1024},
-        {"position": 1, "role": "mask", "parent": None, "file_path": "/tmp/outside/mask.png",
+        # An outside file travels by name and hash, never by where it lies on this machine.
+        {"position": 1, "role": "mask", "parent": None, "file_path": "mask.png",
          "sha256": SHA["mask"], "width": None, "height": None},
     ]  # fmt: skip
     path = tmp_path / "all.json"
@@ -392,7 +394,7 @@ def test_a_filtered_export_names_a_parent_it_does_not_hold(
         (row,) = Generation.select()
         (image, mask) = other.db.inputs(row.id)
         assert image.parent_generation_id is None and image.sha256 == SHA["B"]
-        assert mask.file_path == "/tmp/outside/mask.png"
+        assert mask.file_path == "mask.png"
     assert ids
 
 
@@ -420,3 +422,13 @@ def test_bad_lineage_in_a_file_is_refused(
         pytest.raises(ImportRefused, match=problem),
     ):
         other.exchange.import_file(path)
+
+
+def test_csv_export_says_how_each_image_was_made(services: Services) -> None:
+    _family(services.db)
+    data, _ = services.exchange.export_bytes(ExportOptions(format="csv"))
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    by_prompt = {row["prompt"][-1]: row for row in rows}
+    assert by_prompt["A"]["kind"] == "generate" and by_prompt["A"]["made_from"] == ""
+    assert by_prompt["C"]["kind"] == "edit"
+    assert by_prompt["C"]["made_from"] == by_prompt["B"]["uid"]  # the mask is not an image

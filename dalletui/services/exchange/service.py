@@ -156,6 +156,10 @@ class ExchangeService:
                     sidecar = sidecar_path(source)
                     if sidecar.is_file():
                         files[_sidecar_relative(record[key])] = (sidecar, False)
+            for given in record.get("inputs") or ():
+                if given.get("file_path"):
+                    # An outside file: its name and hash travel, never where it lies here.
+                    given["file_path"] = Path(given["file_path"]).name
             generations.append(record)
         document: dict[str, Any] = {
             "format": FORMAT_NAME,

@@ -100,6 +100,8 @@ CSV_COLUMNS = (
     "thumbnail_path",
     "request_id",
     "uid",
+    "kind",
+    "made_from",
 )
 
 
@@ -167,6 +169,12 @@ def _csv_bytes(document: dict[str, Any]) -> bytes:
             "thumbnail_path": g["thumbnail_path"],
             "request_id": g["request_id"],
             "uid": g["uid"],
+            "kind": g.get("kind") or "generate",
+            # The uids of the images it was made from ("file" for an outside file).
+            "made_from": " ".join(
+                i.get("parent") or "file" for i in g.get("inputs") or () if i.get("role") == "image"
+            )
+            or None,
         }
         writer.writerow([_csv_cell(row[column]) for column in CSV_COLUMNS])
     return buffer.getvalue().encode("utf-8")

@@ -131,7 +131,7 @@ class ComposeScreen(Screen[None]):
             "Add image",
             id="compose.add_image",
             show=True,
-            tooltip="Edit an image: add a file path or gen:ID as a reference (mask:PATH for a mask file)",
+            tooltip="Edit an image: add a path or gen:ID as a reference (mask:PATH for a mask)",
         ),
         Binding(
             "ctrl+t",
