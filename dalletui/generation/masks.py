@@ -29,6 +29,7 @@ __all__ = [
     "move",
     "outline_preview",
     "resize",
+    "scaled_copy",
     "step_for",
     "write_mask",
 ]
@@ -185,8 +186,9 @@ def write_mask(dest_dir: str | Path, size: tuple[int, int], rect: MaskRect) -> P
     return path
 
 
-def _open_small(source: str | Path | Image.Image, max_side: int) -> Image.Image:
-    """An RGB copy of ``source`` no larger than ``max_side`` on either side."""
+def scaled_copy(source: str | Path | Image.Image, max_side: int) -> Image.Image:
+    """An RGB copy of ``source`` (a file or an image) at most ``max_side`` px on either side;
+    pass it to ``outline_preview`` with the full ``image_size`` to outline many rects fast."""
     if isinstance(source, Image.Image):
         image = source.copy()
     else:
@@ -224,7 +226,7 @@ def outline_preview(
         else:
             with Image.open(source) as opened:
                 image_size = ImageOps.exif_transpose(opened).size
-    small = _open_small(source, max_side)
+    small = scaled_copy(source, max_side)
     full_w, full_h = max(1, image_size[0]), max(1, image_size[1])
     scale_x, scale_y = small.width / full_w, small.height / full_h
     x0, y0, x1, y1 = rect.clamped(image_size).box
