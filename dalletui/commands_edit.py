@@ -77,10 +77,10 @@ def _add_parsers(sub: Any) -> None:
         help="edit images (files or gen:ID) with a prompt, with a mask or markup",
         usage="%(prog)s [options] IMAGE… PROMPT",
         description=(
-            f"Edit one image, or combine up to {MAX_IMAGES} reference images, as the prompt "
-            "says. Each IMAGE is a file or gen:ID (one of dalletui's images, which becomes the "
-            "parent of what the edit makes); the last argument is the prompt. Options go "
-            "before or after IMAGE… PROMPT, not between them."
+            f"Edit one image, or combine up to {MAX_IMAGES} reference images, as the prompt says.\n"
+            "Each IMAGE is a file or gen:ID (one of dalletui's images, which becomes the parent\n"
+            "of what the edit makes); the last argument is the prompt. Options go before or\n"
+            "after IMAGE… PROMPT, not between them."
         ),
     )
     completes_paths(
@@ -111,13 +111,16 @@ def _add_parsers(sub: Any) -> None:
         "vary",
         help="one variation of an image (the prompt defaults to the image's own)",
         description=(
-            "Make one variation of IMAGE. For gen:ID (or a file from dalletui's images folder) "
+            "Make one variation of IMAGE. For gen:ID (or a file from dalletui's images folder)\n"
             "the prompt defaults to the one that made it; any other file needs a PROMPT."
         ),
     )
     completes_paths(vary.add_argument("image", metavar="IMAGE", help=_IMAGE_HELP))
     vary.add_argument(
-        "prompt", nargs="?", help="what to change ('-' reads it from stdin; default: the image's)"
+        "prompt",
+        nargs="?",
+        metavar="PROMPT",
+        help="what to change ('-' reads it from stdin; default: the image's)",
     )
     _add_send_options(vary, count=False)
 
