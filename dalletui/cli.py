@@ -166,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def completes_paths(action: argparse.Action) -> argparse.Action:
+    """Complete file names for an argument that is not a ``Path`` yet may name a file
+    (``IMAGE`` is a path or ``gen:ID``)."""
+    action.completes_paths = True  # type: ignore[attr-defined]
+    return action
+
+
 #: Shells ``--print-completion`` writes a script for (through shtab).
 COMPLETION_SHELLS = ("bash", "zsh", "tcsh")
 #: Path arguments that name a folder (completed with folder names, not file names).
@@ -195,7 +202,9 @@ class _PrintCompletion(argparse.Action):
 
         for _path, sub in [((), parser), *walk(parser)]:
             for action in sub._actions:
-                if action.type is Path and not hasattr(action, "complete"):
+                if hasattr(action, "complete"):
+                    continue
+                if action.type is Path or getattr(action, "completes_paths", False):
                     folder = action.dest in _FOLDER_ARGUMENTS
                     action.complete = shtab.DIRECTORY if folder else shtab.FILE  # type: ignore[attr-defined]
         print(shtab.complete(parser, shell=str(values)))
@@ -482,6 +491,7 @@ def _load_extensions() -> None:
         "dalletui.commands_batch",
         "dalletui.commands_exchange",
         "dalletui.commands_templates",
+        "dalletui.commands_edit",
     ):
         try:
             importlib.import_module(module)

@@ -31,6 +31,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         'dalletui generate "a cat" --provider offline --json',
     ),
     "retry": ("dalletui retry 42", "dalletui retry 42 --out ./renders --json"),
+    "edit": (
+        'dalletui edit gen:42 "the same lighthouse in a storm"',
+        'dalletui edit photo.png gen:42 logo.png "the logo on the mug, on a desk" --fidelity high',
+        'dalletui edit gen:42 "a red door" --mask door-mask.png --quality high --out ./renders',
+        "dalletui edit gen:42 - --partial-images 2 --json < prompt.txt",
+    ),
+    "vary": ("dalletui vary gen:42", 'dalletui vary sketch.png "a finished watercolour" --json'),
+    "lineage": ("dalletui lineage 42", "dalletui lineage gen:42 --json"),
     "models": ("dalletui models", "dalletui models --json"),
     "history": (
         "dalletui history --search 'red fox' -n 5",

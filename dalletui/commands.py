@@ -14,12 +14,13 @@ from dalletui.cli import (
     MAX_INT64,
     MIN_INT64,
     PARSER_EXTENSIONS,
+    _is_tty,
     _positive_int,
     command,
     int_between,
 )
 from dalletui.config import Settings
-from dalletui.errors import ConfigError
+from dalletui.errors import ConfigError, ValidationError
 from dalletui.formatting import format_money
 from dalletui.textsafe import dump_json, printable, printable_message, redact_secrets
 
@@ -27,22 +28,12 @@ from dalletui.textsafe import dump_json, printable, printable_message, redact_se
 def _add_parsers(sub: Any) -> None:
     gen = sub.add_parser("generate", help="generate images from a prompt")
     gen.add_argument("prompt", help="what the image should show ('-' reads it from stdin)")
-    gen.add_argument("--model", "-m", help="model name (see dalletui models)")
-    gen.add_argument("--size", "-s", help="WIDTHxHEIGHT or auto")
-    gen.add_argument("--quality", "-q", help="low, medium, high, auto (model dependent)")
-    gen.add_argument("-n", type=int_between(1, 10), help="number of images (1-10)")
-    gen.add_argument("--format", "-f", dest="output_format", help="png, jpeg or webp")
-    gen.add_argument("--background", help="auto, opaque or transparent")
-    gen.add_argument("--compression", type=int_between(0, 100), help="0-100, for jpeg and webp")
+    add_image_options(gen)
     # The seed is stored with the generation: it must fit SQLite's 64-bit INTEGER.
     gen.add_argument(
         "--seed", type=int_between(MIN_INT64, MAX_INT64), help="seed for the offline provider"
     )
-    gen.add_argument(
-        "--provider", "-p", choices=("openai", "offline"), help="default: openai if a key is set"
-    )
-    gen.add_argument("--out", type=Path, help="also copy the images into this folder")
-    gen.add_argument("--json", action="store_true", help="print JSON")
+    add_output_options(gen)
 
     retry = sub.add_parser(
         "retry", help="send a failed or possibly billed request again (see dalletui history)"
@@ -64,20 +55,54 @@ def _add_parsers(sub: Any) -> None:
 PARSER_EXTENSIONS.append(_add_parsers)
 
 
+def add_image_options(
+    parser: argparse.ArgumentParser, *, count: bool = True, size_help: str = "WIDTHxHEIGHT or auto"
+) -> None:
+    """The options of the images asked for, shared by generate, edit and vary."""
+    parser.add_argument("--model", "-m", help="model name (see dalletui models)")
+    parser.add_argument("--size", "-s", help=size_help)
+    parser.add_argument("--quality", "-q", help="low, medium, high, auto (model dependent)")
+    if count:
+        parser.add_argument("-n", type=int_between(1, 10), help="number of images (1-10)")
+    parser.add_argument("--format", "-f", dest="output_format", help="png, jpeg or webp")
+    parser.add_argument("--background", help="auto, opaque or transparent")
+    parser.add_argument("--compression", type=int_between(0, 100), help="0-100, for jpeg and webp")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Which provider, where copies go, JSON: shared by generate, edit and vary."""
+    parser.add_argument(
+        "--provider", "-p", choices=("openai", "offline"), help="default: openai if a key is set"
+    )
+    parser.add_argument("--out", type=Path, help="also copy the images into this folder")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def read_prompt(text: str) -> str:
+    """The prompt as given, or standard input for ``-``; surrounding space removed."""
+    return (sys.stdin.read() if text == "-" else text).strip()
+
+
+def request_options(
+    args: argparse.Namespace, settings: Settings, *, size: str | None = None
+) -> dict[str, Any]:
+    """The request fields the image options name (settings fill what they leave out)."""
+    return {
+        "model": args.model or settings.model,
+        "size": args.size or size or settings.size,
+        "quality": args.quality or settings.quality,
+        "n": getattr(args, "n", None) or settings.n,
+        "output_format": args.output_format or settings.output_format,
+        "background": args.background or "auto",
+        "output_compression": args.compression,
+    }
+
+
 def _request(args: argparse.Namespace, settings: Settings):  # noqa: ANN202
     from dalletui.generation.types import GenerationRequest
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     return GenerationRequest(
-        prompt=prompt.strip(),
-        model=args.model or settings.model,
-        size=args.size or settings.size,
-        quality=args.quality or settings.quality,
-        n=args.n or settings.n,
-        output_format=args.output_format or settings.output_format,
-        background=args.background or "auto",
-        output_compression=args.compression,
-        seed=args.seed,
+        prompt=read_prompt(args.prompt), **request_options(args, settings), seed=args.seed
     )
 
 
@@ -90,6 +115,38 @@ def _check_out_dir(out: Path | None) -> None:
         raise ConfigError(f"Cannot use --out {out}: {exc.strerror or exc}.") from exc
 
 
+def prepare_send(
+    services: Any, request: Any, args: argparse.Namespace, offline_note: str
+) -> tuple[str, list[str]]:
+    """Everything checked before a request goes out, in the order a user should hear it: the
+    request (``ValidationError``, every problem), the key, the --out folder; then the
+    offline note. Returns the provider's name and the request's warnings."""
+    warnings = services.generation.validate(request)
+    services.generation.provider()  # a missing or unusable key is said before anything else
+    _check_out_dir(getattr(args, "out", None))
+    provider = services.generation.provider_name
+    if provider == "offline" and not args.json:
+        print(f"Offline: no OPENAI_API_KEY, {offline_note}.", file=sys.stderr)
+    return provider, warnings
+
+
+def confirm_send(question: str | None, *, yes: bool) -> bool:
+    """Ask ``question`` (the monthly budget's) at a terminal; a script needs ``--yes``.
+
+    True to send; False when the user said no. Without a terminal it refuses in one sentence
+    (``ValidationError``), so a script never spends past the budget unasked.
+    """
+    if question is None or yes:
+        return True
+    if not _is_tty(sys.stdin):
+        raise ValidationError(f"{question} Add --yes to send it. Nothing was sent.")
+    print(f"{printable(question, single_line=True)} [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        print("Nothing was sent.", file=sys.stderr)
+        return False
+    return True
+
+
 @command("generate")
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from dalletui.services.context import open_services
@@ -99,34 +156,40 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     request = _request(args, settings)
     services = open_services(settings)
     try:
-        services.generation.validate(request)
-        services.generation.provider()  # a missing or unusable key is said before anything else
-        _check_out_dir(args.out)
-        provider = services.generation.provider_name
-        if provider == "offline" and not args.json:
-            print("Offline: no OPENAI_API_KEY, drawing local placeholder images.", file=sys.stderr)
-        outcome = asyncio.run(_generate(services, request, quiet=args.json))
+        provider, _ = prepare_send(services, request, args, "drawing local placeholder images")
+        outcome = asyncio.run(send(services, request, quiet=args.json))
     finally:
         services.close()
-    return _report(outcome, request.n, provider, args)
+    return report_outcome(outcome, request.n, provider, args)
 
 
-def _report(outcome: Any, asked: int, provider: str, args: argparse.Namespace) -> int:
-    """Print an outcome (paths, each image's own cost, the total) and return the exit code."""
+def report_outcome(
+    outcome: Any,
+    asked: int,
+    provider: str,
+    args: argparse.Namespace,
+    inputs: dict[int, list[Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """Print an outcome (paths, each image's own cost, the total) and return the exit code.
+
+    ``inputs`` holds, by generation id, what each edit or variation was made from
+    (``HistoryService.lineage(...).inputs``): those images also show ``gen:ID``, their input
+    image tokens and their parents. ``extra`` adds keys to the JSON.
+    """
+    inputs = inputs or {}
     out = getattr(args, "out", None)
     copies = _copy_out(outcome.succeeded, out) if out else {}
     if args.json:
-        print(dump_json(_outcome_json(outcome, provider, copies), indent=2))
+        data = {**_outcome_json(outcome, provider, copies, inputs), **(extra or {})}
+        print(dump_json(data, indent=2))
     else:
         for warning in outcome.warnings:
             print(f"warning: {printable(warning)}", file=sys.stderr)
         for g in outcome.generations:
             if g.status == "succeeded":
-                usage = g.usage_row
-                cost = format_money(outcome.costs.get(g.id, usage.cost if usage else None))
-                tokens = f", {usage.total_tokens:,} tokens" if usage and usage.total_tokens else ""
-                where = copies.get(g.id, g.file_path)
-                line = f"{where}  ({g.width}x{g.height}, {g.model}, {cost}{tokens}, {g.provider})"
+                cost = outcome.costs.get(g.id, g.usage_row.cost if g.usage_row else None)
+                line = _image_line(g, cost, copies.get(g.id, g.file_path), inputs.get(g.id))
                 print(printable(line, single_line=True))
         total = format_money(outcome.cost)
         done = len(outcome.succeeded)
@@ -139,15 +202,70 @@ def _report(outcome: Any, asked: int, provider: str, args: argparse.Namespace) -
     return 0
 
 
+def _image_line(g: Any, cost: Any, where: str, inputs: list[Any] | None) -> str:
+    """``PATH  (1024x1024, model, $0.01, 1,234 tokens, openai)``; an edit also names itself
+    ``gen:ID``, counts its input image tokens and says what it was made from."""
+    usage = g.usage_row
+    tokens = usage.total_tokens if usage else 0
+    what = f"{g.width}x{g.height}, {g.model}, {format_money(cost)}"
+    if inputs is None:
+        counted = f", {tokens:,} tokens" if tokens else ""
+        return f"{where}  ({what}{counted}, {g.provider})"
+    counted = ""
+    if tokens:
+        counted = f", {tokens:,} tokens ({usage.input_image_tokens:,} of them input image)"
+    return f"{where}  gen:{g.id}  ({what}{counted}, {g.provider})  {made_from(str(g.kind), inputs)}"
+
+
+def made_from(kind: str, inputs: list[Any]) -> str:
+    """``edited from #3``, ``edited from #3, a.png, b.png; mask m.png``, ``a variation of #3``."""
+    images = [item.label for item in inputs if item.role == "image"] or ["(unknown)"]
+    verb = "a variation of" if kind == "variation" else "edited from"
+    text = f"{verb} {', '.join(images)}"
+    for item in inputs:
+        if item.role != "image":
+            text += f"; {item.role} {item.label}"
+    return text
+
+
+def edit_inputs(services: Any, generations: list[Any]) -> dict[int, list[Any]]:
+    """What each edit or variation among ``generations`` was made from, by id."""
+    from dalletui.services.editing import EDIT_KINDS
+
+    return {
+        g.id: services.history.lineage(g.id).inputs for g in generations if g.kind in EDIT_KINDS
+    }
+
+
 def _print_wait(wait: Any) -> None:
     print(f"dalletui: {wait.describe()} (ctrl+c stops)", file=sys.stderr, flush=True)
 
 
-async def _generate(services, request, *, quiet: bool = False, retry_id: int | None = None):  # noqa: ANN001, ANN202
+def _partial_printer(total: int) -> Any:
+    def show(index: int, _data: bytes) -> None:
+        print(f"dalletui: partial image {index + 1} of {total}", file=sys.stderr, flush=True)
+
+    return show
+
+
+async def send(
+    services: Any,
+    request: Any,
+    *,
+    quiet: bool = False,
+    retry_id: int | None = None,
+    plan: Any = None,
+) -> Any:
+    """Send ``request`` (or the edit ``plan``, or generation ``retry_id`` again) with the
+    waits before a retry and any partial images said on stderr (unless ``quiet``)."""
     on_wait = None if quiet else _print_wait
+    partials = getattr(request, "partial_images", 0) or 0
+    on_partial = None if quiet or not partials else _partial_printer(partials)
     try:
         if retry_id is not None:
-            return await services.generation.retry(retry_id, on_wait=on_wait)
+            return await services.generation.retry(retry_id, on_partial=on_partial, on_wait=on_wait)
+        if plan is not None:
+            return await services.generation.edit(plan, on_partial=on_partial, on_wait=on_wait)
         return await services.generation.generate(request, on_wait=on_wait)
     finally:
         await services.generation.aclose()
@@ -168,10 +286,11 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
                 "request.",
                 file=sys.stderr,
             )
-        outcome = asyncio.run(_generate(services, request, quiet=args.json, retry_id=args.id))
+        outcome = asyncio.run(send(services, request, quiet=args.json, retry_id=args.id))
+        inputs = edit_inputs(services, outcome.generations)
     finally:
         services.close()
-    return _report(outcome, request.n, generation.provider, args)
+    return report_outcome(outcome, request.n, generation.provider, args, inputs)
 
 
 def _copy_out(generations: list, out: Path) -> dict[int, str]:
@@ -188,30 +307,39 @@ def _copy_out(generations: list, out: Path) -> dict[int, str]:
     return copies
 
 
-def _outcome_json(outcome, provider: str, copies: dict[int, str]) -> dict[str, Any]:  # noqa: ANN001
+def _outcome_json(
+    outcome: Any, provider: str, copies: dict[int, str], inputs: dict[int, list[Any]]
+) -> dict[str, Any]:
     images = []
     for g in outcome.generations:
         usage = getattr(g, "usage_row", None)
-        images.append(
-            {
-                "generation_id": g.id,
-                "status": g.status,
-                "path": g.file_path,
-                "copy": copies.get(g.id),
-                "thumbnail": g.thumbnail_path,
-                "width": g.width,
-                "height": g.height,
-                "model": g.model,
-                "cost": None if usage is None or usage.cost is None else str(usage.cost),
-                "tokens": None if usage is None else usage.total_tokens,
-                "error_kind": g.error_kind,
-                "error": None if g.error_message is None else redact_secrets(g.error_message),
-                "request_id": g.request_id,
-                "revised_prompt": g.revised_prompt,
-                # What the API said it applied (quality auto -> high, ...); {} when unknown.
-                "applied": g.applied,
-            }
-        )
+        image = {
+            "generation_id": g.id,
+            "status": g.status,
+            "kind": g.kind,
+            "path": g.file_path,
+            "copy": copies.get(g.id),
+            "thumbnail": g.thumbnail_path,
+            "width": g.width,
+            "height": g.height,
+            "model": g.model,
+            "cost": None if usage is None or usage.cost is None else str(usage.cost),
+            "tokens": None if usage is None else usage.total_tokens,
+            "error_kind": g.error_kind,
+            "error": None if g.error_message is None else redact_secrets(g.error_message),
+            "request_id": g.request_id,
+            "revised_prompt": g.revised_prompt,
+            # What the API said it applied (quality auto -> high, ...); {} when unknown.
+            "applied": g.applied,
+        }
+        if g.id in inputs:
+            image["input_image_tokens"] = None if usage is None else usage.input_image_tokens
+            image["parents"] = [i.generation_id for i in inputs[g.id] if i.generation_id]
+            image["inputs"] = [
+                {"role": i.role, "generation_id": i.generation_id, "file": i.path}
+                for i in inputs[g.id]
+            ]
+        images.append(image)
     return {
         "prompt_id": outcome.prompt.id,
         "provider": provider,
