@@ -190,7 +190,7 @@ async def test_image_view_shows_the_lineage_and_walks_it(
         assert view.scope.lineage_of == f.first
         text = lineage_text(view)
         assert f"#{f.root} ← #{f.first} this → #{f.second}, #{f.branch}" in text
-        assert "e branches: the later edits stay" in text
+        assert "e branches (later edits stay)" in text
         # e on an earlier version is "Branch" (the same key, the other binding shown).
         assert view.check_action("branch", ()) is True and view.check_action("edit", ()) is False
         assert "of this lineage" in str(view.query_one("#image-frame").border_title)

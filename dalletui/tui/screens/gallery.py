@@ -128,20 +128,6 @@ class GalleryScreen(Screen[None]):
             tooltip="Edit this image in Compose: it is the reference, its prompt prefilled "
             "(on an earlier version: a new branch, the later edits stay)",
         ),
-        Binding(
-            "a",
-            "add",
-            "Add ref",
-            id="gallery.add",
-            tooltip="Add this image as one more reference to the edit Compose is preparing",
-        ),
-        Binding(
-            "L",
-            "lineage",
-            "Lineage",
-            id="gallery.lineage",
-            tooltip="Only this image's lineage: its first version and everything made from it",
-        ),
         # The same keys twice: back to the images shown before a lineage, else to the prompts.
         Binding(
             "g,escape",
@@ -156,6 +142,20 @@ class GalleryScreen(Screen[None]):
             "Prompts",
             id="gallery.back",
             tooltip="Back to the prompt list",
+        ),
+        Binding(
+            "a",
+            "add",
+            "Add ref",
+            id="gallery.add",
+            tooltip="Add this image as one more reference to the edit Compose is preparing",
+        ),
+        Binding(
+            "L",
+            "lineage",
+            "Lineage",
+            id="gallery.lineage",
+            tooltip="Only this image's lineage: its first version and everything made from it",
         ),
         Binding(
             "r,ctrl+r",

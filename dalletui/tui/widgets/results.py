@@ -202,6 +202,7 @@ class ImageSlot(ResultSlot):
             "edit(True)",
             "Add ref",
             id="result.add",
+            show=False,  # the footer keeps room for ctrl+g; Help and the palette list it
             tooltip="Add this image as one more reference to the edit being prepared",
         ),
     ]
