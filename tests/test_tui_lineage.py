@@ -28,7 +28,9 @@ from dalletui.tui.screens.compose import ComposeScreen
 from dalletui.tui.screens.gallery import GalleryScreen
 from dalletui.tui.screens.history import HistoryScreen
 from dalletui.tui.screens.image_view import ImageViewScreen
+from dalletui.tui.screens.image_view import lineage_text as lineage_text_of
 from dalletui.tui.widgets.results import ImageSlot
+from tests.test_daily_image_view import add_image
 
 SIZE = (120, 40)
 
@@ -190,7 +192,7 @@ async def test_image_view_shows_the_lineage_and_walks_it(
         assert view.scope.lineage_of == f.first
         text = lineage_text(view)
         assert f"#{f.root} ← #{f.first} this → #{f.second}, #{f.branch}" in text
-        assert "e branches (later edits stay)" in text
+        assert "e branches (edits stay)" in text
         # e on an earlier version is "Branch" (the same key, the other binding shown).
         assert view.check_action("branch", ()) is True and view.check_action("edit", ()) is False
         assert "of this lineage" in str(view.query_one("#image-frame").border_title)
@@ -384,3 +386,31 @@ async def test_e_and_a_on_a_result_card(
             (slot.generation.id, False),
             (slot.generation.id, True),
         ]
+
+
+# -- the lineage text ------------------------------------------------------------------------
+
+
+def test_a_long_lineage_is_shortened_and_outside_names_made_printable(
+    services: Services, tmp_path: Any
+) -> None:
+    """Eight generations in a row, seven children, an outside reference with an escape in its
+    name: the oldest, "…", the nearest ancestors; five children and "+2 more"; no escape."""
+    ids = [add_image(services, f"step {n}", tmp_path / "img").id for n in range(8)]
+    for parent, child in zip(ids, ids[1:], strict=False):
+        services.db.record_inputs(child, "edit", [{"role": "image", "parent_id": parent}])
+    odd = tmp_path / "odd\x1b[31mname.png"
+    odd.write_bytes(b"")
+    last = ids[-1]
+    children = [add_image(services, f"child {n}", tmp_path / "img").id for n in range(7)]
+    for child in children:
+        inputs = [{"role": "image", "parent_id": last}, {"role": "image", "file_path": str(odd)}]
+        services.db.record_inputs(child, "edit", inputs)
+
+    text = lineage_text_of(services.history.lineage(last)).plain
+    assert f"#{ids[0]} ← … ← #{ids[3]} ← #{ids[4]} ← #{ids[5]} ← #{ids[6]} ← #{last} this" in text
+    shown = ", ".join(f"#{c}" for c in children[:5])
+    assert f"→ {shown} +2 more" in text
+    child_text = lineage_text_of(services.history.lineage(children[0])).plain
+    assert "Inputs" in child_text and "\x1b" not in child_text
+    assert f"#{last} · odd" in child_text

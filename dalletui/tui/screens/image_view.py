@@ -186,7 +186,7 @@ def lineage_text(view: LineageView, next_child: int | None = None) -> Content:
         hints.append("p parent")
     if children:
         hints.append("n child" if len(children) == 1 else "n next child")
-        hints.append("e branches (later edits stay)")
+        hints.append("e branches (edits stay)")
     else:
         hints.append("e edits")
     lines.append(Content.styled(" · ".join(hints), MUTED))
