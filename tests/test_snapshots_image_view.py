@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 
 from dalletui.services.context import Services
 from dalletui.tui.app import DalleTuiApp
-from tests.test_daily_image_view import add_image
+from tests.test_daily_image_view import add_image, draw
 
 #: Where the pictures go: a fixed path, since the image view shows it.
 FOLDER = Path("/tmp/dalletui-snapshot-images")
@@ -130,5 +130,49 @@ def test_history_with_a_cancelled_request(
 ) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await open_history(pilot, services)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def seed_lineage(services: Services) -> None:
+    """A lighthouse (#1), an edit of it (#2), a masked edit of that (#3) made from again (#5),
+    and a branch from the first edit (#4): the image view of #3 shows all of it."""
+    now = dt.datetime.now()
+    steps = [
+        ("a lighthouse at dusk", None, (40, 60, 120)),
+        ("the lighthouse in a storm", 1, (60, 70, 90)),
+        ("the storm at night, lightning over the sea", 2, (20, 25, 50)),
+        ("the storm at sunrise", 2, (200, 120, 60)),
+        ("the night with a full moon", 3, (30, 30, 70)),
+    ]
+    mask = FOLDER / "mask.png"
+    for index, (prompt, parent, colour) in enumerate(steps):
+        when = now - dt.timedelta(hours=10 - 2 * index, minutes=15)
+        generation = add_image(services, prompt, FOLDER, colour=colour, when=when)
+        assert generation.id == index + 1
+        if parent is not None:
+            inputs: list[dict[str, Any]] = [{"role": "image", "parent_id": parent}]
+            if generation.id == 3:
+                draw(mask, (255, 255, 255))
+                inputs.append({"role": "mask", "file_path": str(mask)})
+            services.db.record_inputs(generation.id, "edit", inputs)
+
+
+@pytest.mark.parametrize("size", [WIDE, NARROW], ids=["160x45", "80x24"])
+def test_image_view_with_a_lineage(
+    snap_compare: Any, app: DalleTuiApp, services: Services, size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        seed_lineage(services)
+        pilot.app.refresh_status()
+        await pilot.press("f3")
+        await settle(pilot)
+        await pilot.press("slash", *"lightning", "enter")
+        await pilot.pause(0.3)
+        await settle(pilot)
+        await pilot.press("g")
+        await settle(pilot, 4)
+        await pilot.press("enter")
+        await settle(pilot, 4)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

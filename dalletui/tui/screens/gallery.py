@@ -5,10 +5,16 @@ Opened from History with ``g``, it keeps History's search, ★-only, model and p
 with that card focused, so enter works at once; a resize re-flows the page around the focused
 image; ``d`` trashes only the focused image and ``u`` brings it back. Pages come by keyset
 through the same ``KeysetPager`` as History's prompt list.
+
+``e`` edits the focused image in Compose and ``a`` adds it as a reference to the edit being
+prepared; ``L`` shows its lineage (its first version and everything made from it, whatever the
+prompts: "Lineage of #ID"), and escape or ``g`` goes back to the images shown before.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from textual import on, work
@@ -19,9 +25,9 @@ from textual.screen import Screen
 from textual.widgets import Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from dalletui.services.history import KeysetPager, PageAsk, reuse_params
+from dalletui.services.history import ImageScope, KeysetPager, PageAsk, reuse_params
 from dalletui.services.trash import TrashRef
-from dalletui.tui.messages import DataChanged, ReusePrompt
+from dalletui.tui.messages import DataChanged, ReusePrompt, StartEdit
 from dalletui.tui.notices import show_failure, show_restored, show_trashed
 from dalletui.tui.screens.image_view import ImageViewScreen
 from dalletui.tui.styles import css_paths
@@ -36,13 +42,28 @@ from dalletui.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
     from dalletui.services.context import Services
-    from dalletui.services.history import GenerationRow, ImageScope, Page
+    from dalletui.services.history import GenerationRow, Page
     from dalletui.services.trash import TrashOutcome
     from dalletui.tui.history_state import UndoStack
     from dalletui.tui.widgets.history_filters import HistoryFilters
 
 #: Worker groups whose failures this screen reports.
 _GROUPS = ("gallery", "delete", "undo")
+
+
+@dataclass(frozen=True)
+class ShownImages:
+    """What a gallery shows: the scope, how it is narrowed (for the title) and its heading;
+    ``focus`` is the image focused when it was left for another (to come back to it)."""
+
+    scope: ImageScope
+    narrowed: str = ""
+    heading: str = ""
+    focus: int | None = None
+
+    @classmethod
+    def lineage(cls, generation_id: int) -> ShownImages:
+        return cls(ImageScope(lineage_of=generation_id), heading=f"Lineage of #{generation_id}")
 
 
 class GalleryOwner(Protocol):
@@ -100,11 +121,41 @@ class GalleryScreen(Screen[None]):
             tooltip="Open the image's prompt in Compose with its parameters",
         ),
         Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="gallery.edit",
+            tooltip="Edit this image in Compose: it is the reference, its prompt prefilled "
+            "(on an earlier version: a new branch, the later edits stay)",
+        ),
+        # The same keys twice: back to the images shown before a lineage, else to the prompts.
+        Binding(
+            "g,escape",
+            "back_scope",
+            "Back",
+            id="gallery.back-scope",
+            tooltip="Back to the images shown before this lineage",
+        ),
+        Binding(
             "g,escape",
             "back",
             "Prompts",
             id="gallery.back",
             tooltip="Back to the prompt list",
+        ),
+        Binding(
+            "a",
+            "add",
+            "Add ref",
+            id="gallery.add",
+            tooltip="Add this image as one more reference to the edit Compose is preparing",
+        ),
+        Binding(
+            "L",
+            "lineage",
+            "Lineage",
+            id="gallery.lineage",
+            tooltip="Only this image's lineage: its first version and everything made from it",
         ),
         Binding(
             "r,ctrl+r",
@@ -117,16 +168,36 @@ class GalleryScreen(Screen[None]):
     ]
 
     def __init__(
-        self, owner: GalleryOwner, filters: HistoryFilters, *, focus_prompt: int | None = None
+        self,
+        owner: GalleryOwner,
+        filters: HistoryFilters,
+        *,
+        focus_prompt: int | None = None,
+        lineage_of: int | None = None,
     ) -> None:
+        """The images ``filters`` keep, opened at ``focus_prompt``'s newest; with
+        ``lineage_of``, the lineage of that image instead, opened at it."""
         super().__init__()
         self.owner = owner
-        self.scope: ImageScope = filters.scope()
-        self.narrowed = filters.describe(with_text=True)
+        if lineage_of is not None:
+            self.shown = ShownImages.lineage(lineage_of)
+        else:
+            self.shown = ShownImages(filters.scope(), filters.describe(with_text=True))
+        #: What was shown before (``L`` pushes, escape pops).
+        self._before: list[ShownImages] = []
         self.pager = KeysetPager()
         #: Open at this prompt's newest image (once, on the first layout).
         self._focus_prompt = focus_prompt
+        self._focus_image = lineage_of
         self._stale = False
+
+    @property
+    def scope(self) -> ImageScope:
+        return self.shown.scope
+
+    @property
+    def narrowed(self) -> str:
+        return self.shown.narrowed
 
     @property
     def services(self) -> Services:
@@ -143,7 +214,12 @@ class GalleryScreen(Screen[None]):
         return self.query_one("#gallery", Gallery)
 
     def on_mount(self) -> None:
-        self.gallery.narrowed = self.narrowed
+        self._show_heading()
+
+    def _show_heading(self) -> None:
+        self.gallery.narrowed = self.shown.narrowed
+        self.gallery.heading = self.shown.heading
+        self.sub_title = "History · Lineage" if self.scope.lineage_of else self.SUB_TITLE
 
     # -- loading pages ----------------------------------------------------------------------
 
@@ -156,18 +232,25 @@ class GalleryScreen(Screen[None]):
         entry: bool = False,
     ) -> None:
         if ask is not None:
-            self._load_page(ask, focus, around, entry)
+            if entry and self._focus_image is not None:
+                around, focus = self._focus_image, FocusImage(self._focus_image)
+            self._load_page(self.scope, ask, focus, around, entry)
 
     @work(thread=True, exclusive=True, group="gallery", exit_on_error=False)
     def _load_page(
-        self, ask: PageAsk, focus: GalleryFocus, around: int | None, entry: bool
+        self,
+        scope: ImageScope,
+        ask: PageAsk,
+        focus: GalleryFocus,
+        around: int | None,
+        entry: bool,
     ) -> None:
         history = self.services.history
         if entry and self._focus_prompt is not None:
-            around = history.newest_image(self.scope, self._focus_prompt)
+            around = history.newest_image(scope, self._focus_prompt)
             if around is not None:
                 focus = FocusImage(around)
-        page = history.image_page(self.scope, ask, around=around)
+        page = history.image_page(scope, ask, around=around)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show, ask, page, focus)
 
@@ -226,7 +309,13 @@ class GalleryScreen(Screen[None]):
     # -- actions ------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("view", "favorite", "delete", "reuse"):
+        if action == "back_scope":
+            return bool(self._before)
+        if action == "back":
+            return not self._before
+        if action == "lineage" and self.scope.lineage_of is not None:
+            return False  # every image shown is of this lineage already
+        if action in ("view", "favorite", "delete", "reuse", "edit", "add", "lineage"):
             try:
                 return True if self.gallery.focused_card is not None else None
             except NoMatches:  # asked by the footer before the widgets exist
@@ -237,6 +326,48 @@ class GalleryScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_back_scope(self) -> None:
+        if self._before:
+            shown = self._before.pop()
+            self._show_images(shown, shown.focus)
+
+    # -- lineage and edits ----------------------------------------------------------------------
+
+    def action_lineage(self) -> None:
+        card = self.gallery.focused_card
+        if card is not None:
+            self.show_lineage(card.generation_id)
+
+    def show_lineage(self, generation_id: int) -> None:
+        """Show the lineage of ``generation_id`` at it (escape comes back to what was shown)."""
+        if self.scope.lineage_of is None:
+            card = self.gallery.focused_card
+            focus = card.generation_id if card is not None else None
+            self._before.append(dataclasses.replace(self.shown, focus=focus))
+        self._show_images(ShownImages.lineage(generation_id), generation_id)
+
+    def _show_images(self, shown: ShownImages, focus_id: int | None) -> None:
+        self.shown = shown
+        self._show_heading()
+        size = self.gallery.page_size()
+        if focus_id is None:
+            self._load(self.pager.first(size), "first")
+        else:
+            self._load(self.pager.first(size), FocusImage(focus_id), around=focus_id)
+        self.refresh_bindings()
+
+    def _start_edit(self, *, add: bool) -> None:
+        card = self.gallery.focused_card
+        if card is not None:
+            params = reuse_params(card.generation)
+            self.post_message(StartEdit(card.generation_id, card.prompt_text, params, add=add))
+
+    def action_edit(self) -> None:
+        self._start_edit(add=False)
+
+    def action_add(self) -> None:
+        self._start_edit(add=True)
 
     def action_refresh(self) -> None:
         self._reload()
@@ -253,7 +384,12 @@ class GalleryScreen(Screen[None]):
 
     def _view(self, card: GalleryCard) -> None:
         row = card.row.with_favorite(card.favorite)
-        self.app.push_screen(ImageViewScreen(row, self.scope))
+        self.app.push_screen(ImageViewScreen(row, self.scope), self._viewed)
+
+    def _viewed(self, lineage_of: int | None = None) -> None:
+        """The image view closed; with an id, it asked for that image's lineage (``L``)."""
+        if lineage_of is not None:
+            self.show_lineage(lineage_of)
 
     def action_reuse(self) -> None:
         card = self.gallery.focused_card

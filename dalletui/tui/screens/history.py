@@ -404,8 +404,11 @@ class HistoryScreen(Screen[None]):
         prompt's newest image."""
         prompt = self.prompt_list.highlighted
         focus = prompt.id if prompt is not None and prompt.generation_count else None
-        self._gallery = GalleryScreen(self, self.filters, focus_prompt=focus)
-        self.app.push_screen(self._gallery, self._gallery_closed)
+        self._open_gallery(GalleryScreen(self, self.filters, focus_prompt=focus))
+
+    def _open_gallery(self, gallery: GalleryScreen) -> None:
+        self._gallery = gallery
+        self.app.push_screen(gallery, self._gallery_closed)
 
     def _gallery_closed(self, _result: object = None) -> None:
         self._gallery = None
@@ -424,7 +427,14 @@ class HistoryScreen(Screen[None]):
         self._view(event.card.row)
 
     def _view(self, row: GenerationRow) -> None:
-        self.app.push_screen(ImageViewScreen(row, ImageScope(prompt_id=row.prompt_id)))
+        self.app.push_screen(
+            ImageViewScreen(row, ImageScope(prompt_id=row.prompt_id)), self._viewed
+        )
+
+    def _viewed(self, lineage_of: int | None = None) -> None:
+        """The image view closed; with an id, it asked for that image's lineage (``L``)."""
+        if lineage_of is not None:
+            self._open_gallery(GalleryScreen(self, self.filters, lineage_of=lineage_of))
 
     # -- checks ---------------------------------------------------------------------------
 

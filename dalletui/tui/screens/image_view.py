@@ -4,7 +4,13 @@ Opened from the gallery (enter on a card) or History's detail pane (enter on an 
 ``v``). It shows the prompt and the revised prompt, model, the quality, size, background and
 format asked for and those the response says it applied ("quality auto → high"), seed, tokens,
 cost, time and file; ``y`` copies the path, ``o`` opens the file full size in the system viewer,
-←/→ (or [ and ]) step to the newer and older image of the same gallery or prompt. Everything
+←/→ (or [ and ]) step to the newer and older image of the same gallery or prompt.
+
+Its lineage shows beside the facts (``#12 ← #15 ← #18 this → #21, #24``, the inputs when there
+is more than the parent): ``p`` steps to the parent, ``n`` to a child (again: the next child),
+``e`` edits the image in Compose (on an earlier version: a new branch, the later edits stay),
+``a`` adds it as a reference to the edit being prepared, ``L`` shows its lineage in the gallery
+(the screen is dismissed with the image's id; whoever opened it shows that gallery). Everything
 from outside (prompt texts, paths, model names) goes through ``printable``.
 """
 
@@ -22,11 +28,11 @@ from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from dalletui.formatting import humanize_age
-from dalletui.services.history import reuse_params
+from dalletui.services.history import ImageScope, reuse_params
 from dalletui.textsafe import printable
 from dalletui.tui import graphics
 from dalletui.tui.latest import Latest
-from dalletui.tui.messages import ReusePrompt
+from dalletui.tui.messages import ReusePrompt, StartEdit
 from dalletui.tui.notices import show_failure
 from dalletui.tui.styles import css_paths
 from dalletui.tui.viewer import copy_path, show_in_viewer
@@ -36,7 +42,7 @@ from dalletui.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
     from dalletui.services.context import Services
-    from dalletui.services.history import GenerationRow, ImagePlace, ImageScope
+    from dalletui.services.history import GenerationRow, ImagePlace, InputRow, LineageView
 
 #: The parameters shown as "asked → applied", in this order, with their labels.
 PARAMETERS = (
@@ -47,6 +53,10 @@ PARAMETERS = (
 )
 #: Width of the label column of the facts.
 LABEL_WIDTH = 11
+#: A chain longer than this shows its oldest image, "…", and the nearest ancestors.
+CHAIN_SHOWN = 6
+#: Children listed by id before "+N more".
+CHILDREN_SHOWN = 5
 
 
 def parameter_text(asked: str | None, applied: str | None) -> Content:
@@ -114,8 +124,86 @@ def more_facts(row: GenerationRow) -> Content:
     return _facts(lines)
 
 
-class ImageViewScreen(Screen[None]):
-    """One image as large as the terminal allows, with its parameters, cost and file."""
+def _ref(row: GenerationRow, *, bold: bool = False) -> Content:
+    """``#15``, with its kind when it is neither the first image nor an edit (a variation)."""
+    kind = str(row.generation.kind or "generate")
+    label = Content.styled(f"#{row.id}", "bold" if bold else "")
+    if kind in ("generate", "edit"):
+        return label
+    return Content.assemble(label, (f" {printable(kind, single_line=True)}", MUTED))
+
+
+def image_children(view: LineageView) -> list[GenerationRow]:
+    """The children one can step to: those that brought an image (not failed or pending)."""
+    return [row for row in view.children if row.is_image]
+
+
+def _input_text(item: InputRow) -> Content:
+    label = printable(item.label, single_line=True)
+    role = "" if item.role == "image" else f"{printable(item.role, single_line=True)}: "
+    missing = ("" if item.available else " (missing)", MUTED)
+    return Content.assemble((role, MUTED), label, missing)
+
+
+def lineage_text(view: LineageView, next_child: int | None = None) -> Content:
+    """``#12 ← #15 ← #18 this → #21, #24``: the ancestors oldest first, this image, its children
+    (the one ``n`` goes to next underlined); the inputs when there is more than the parent."""
+    chain = view.chain
+    if len(chain) > CHAIN_SHOWN:
+        chain = [chain[0], *chain[-(CHAIN_SHOWN - 1) :]]
+    parts: list[Content] = []
+    for index, row in enumerate(chain[:-1]):
+        parts.append(_ref(row))
+        skipped = index == 0 and len(chain) < len(view.chain)
+        parts.append(Content.styled(" ← … ← " if skipped else " ← ", MUTED))
+    parts.append(Content.assemble(_ref(view.row, bold=True), (" this", "bold $text-accent")))
+    children = image_children(view)
+    if children:
+        parts.append(Content.styled(" → ", MUTED))
+        shown: list[Content] = []
+        for index, row in enumerate(children[:CHILDREN_SHOWN]):
+            ref = _ref(row)
+            shown.append(ref.stylize("underline") if index == next_child else ref)
+        parts.append(Content(", ").join(shown))
+        if len(children) > CHILDREN_SHOWN:
+            parts.append(Content.styled(f" +{len(children) - CHILDREN_SHOWN:,} more", MUTED))
+    kind = printable(view.kind, single_line=True)
+    parent = view.parent
+    made = f" · {kind} of #{parent.id}" if parent is not None else ""
+    if parent is None and view.kind != "generate":
+        made = f" · {kind}"
+    lines = [Content.assemble(("Lineage", "bold"), (made, MUTED)), Content("").join(parts)]
+    primary = parent.id if parent is not None else None
+    extra = [item for item in view.inputs if item.generation_id != primary or item.role != "image"]
+    if extra:
+        lines.append(
+            Content.assemble(
+                ("Inputs ", MUTED), Content(" · ").join(_input_text(i) for i in view.inputs)
+            )
+        )
+    hints = []
+    if parent is not None:
+        hints.append("p parent")
+    if children:
+        hints.append("n child" if len(children) == 1 else "n next child")
+        hints.append("e branches (edits stay)")
+    else:
+        hints.append("e edits")
+    lines.append(Content.styled(" · ".join(hints), MUTED))
+    return Content("\n").join(lines)
+
+
+def shows_lineage(view: LineageView | None) -> bool:
+    """True when there is something to show: a parent, a child or an input."""
+    return view is not None and (view.has_family or bool(view.inputs))
+
+
+class ImageViewScreen(Screen["int | None"]):
+    """One image as large as the terminal allows, with its parameters, cost, file and lineage.
+
+    Dismissed with None (back), or with a generation id: show that image's lineage in the
+    gallery (``L``).
+    """
 
     CSS_PATH = css_paths("image_view.tcss")
 
@@ -153,6 +241,53 @@ class ImageViewScreen(Screen[None]):
             key_display="→",
             tooltip="The older image (the one after, in the gallery's order)",
         ),
+        # The same key twice: "Edit" on the newest version, "Branch" on one edited since.
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="image.edit",
+            tooltip="Edit this image in Compose: it is the reference, its prompt prefilled",
+        ),
+        Binding(
+            "e",
+            "branch",
+            "Branch",
+            id="image.branch",
+            tooltip=(
+                "Edit this earlier version in Compose: a new branch, the edits already made "
+                "from it stay (undo an edit without losing it)"
+            ),
+        ),
+        Binding(
+            "p",
+            "parent",
+            "Parent",
+            id="image.parent",
+            tooltip="The image this one was made from",
+        ),
+        Binding(
+            "n",
+            "child",
+            "Child",
+            id="image.child",
+            tooltip="An image made from this one (again: the next one)",
+        ),
+        Binding(
+            "a",
+            "add",
+            "Add ref",
+            id="image.add",
+            tooltip="Add this image as one more reference to the edit Compose is preparing",
+        ),
+        Binding(
+            "L",
+            "lineage",
+            "Lineage",
+            id="image.lineage",
+            tooltip="Show this image's lineage in the gallery: its first version and all made "
+            "from it",
+        ),
         Binding(
             "enter",
             "reuse",
@@ -168,7 +303,12 @@ class ImageViewScreen(Screen[None]):
         self.row = row
         self.scope = scope
         self.place: ImagePlace | None = None
+        #: The lineage of the image shown (None until it is in, or for another image).
+        self.lineage: LineageView | None = None
+        #: Per image, the child visited last (``n`` goes on to the next one).
+        self._child_visited: dict[int, int] = {}
         self._steps = Latest()
+        self._lineages = Latest()
 
     @property
     def services(self) -> Services:
@@ -182,6 +322,7 @@ class ImageViewScreen(Screen[None]):
                 yield Static(id="image-prompt", classes="image-section")
                 yield Static(id="image-revised", classes="image-section")
                 yield Static(id="image-facts", classes="image-section")
+                yield Static(id="image-lineage", classes="image-section")
                 yield Static(id="image-file", classes="image-section")
                 yield Static(id="image-more", classes="image-section")
         yield StatusLine(id="status")
@@ -195,6 +336,8 @@ class ImageViewScreen(Screen[None]):
 
     def _show(self, row: GenerationRow) -> None:
         self.row = row
+        if self.lineage is not None and self.lineage.row.id != row.id:
+            self.lineage = None
         g = row.generation
         frame = self.query_one("#image-frame", Container)
         with self.app.batch_update():
@@ -223,15 +366,30 @@ class ImageViewScreen(Screen[None]):
                 )
             )
             self.query_one("#image-more", Static).update(more_facts(row))
+            self._show_lineage()
             self.query_one("#image-about", VerticalScroll).scroll_home(animate=False)
         self._title()
         self.refresh_bindings()
+        if self.lineage is None:
+            self._load_lineage(self._lineages.take(), row.id)
+
+    def _show_lineage(self) -> None:
+        section = self.query_one("#image-lineage", Static)
+        view = self.lineage
+        section.display = shows_lineage(view)
+        if view is not None and section.display:
+            section.update(lineage_text(view, self._next_child_index(view)))
 
     def _title(self) -> None:
         place = self.place
         where = ""
         if place is not None and place.row.id == self.row.id:
-            scope = " of this prompt" if self.scope.prompt_id is not None else ", newest first"
+            if self.scope.lineage_of is not None:
+                scope = " of this lineage"
+            elif self.scope.prompt_id is not None:
+                scope = " of this prompt"
+            else:
+                scope = ", newest first"
             where = f" · {place.position + 1:,} of {place.total:,}{scope}"
         frame = self.query_one("#image-frame", Container)
         frame.border_title = f"Image #{self.row.id}{where}"
@@ -265,7 +423,78 @@ class ImageViewScreen(Screen[None]):
             self._title()
             self.refresh_bindings()
 
+    # -- lineage ------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="lineage", exit_on_error=False)
+    def _load_lineage(self, ticket: int, generation_id: int) -> None:
+        view = self.services.history.lineage(generation_id)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._lineage_loaded, ticket, view)
+
+    def _lineage_loaded(self, ticket: int, view: LineageView) -> None:
+        if not self._lineages.is_newest(ticket) or view.row.id != self.row.id:
+            return
+        self.lineage = view
+        self._show_lineage()
+        self.refresh_bindings()
+
+    def _next_child_index(self, view: LineageView) -> int | None:
+        """Where ``n`` goes: the child after the one visited last (the first, at first)."""
+        ids = [row.id for row in image_children(view)]
+        if not ids:
+            return None
+        visited = self._child_visited.get(view.row.id)
+        return (ids.index(visited) + 1) % len(ids) if visited in ids else 0
+
+    def _current_lineage(self) -> LineageView | None:
+        view = self.lineage
+        return view if view is not None and view.row.id == self.row.id else None
+
+    @work(thread=True, exclusive=True, group="image", exit_on_error=False)
+    def _walk(self, ticket: int, scope: ImageScope, generation_id: int) -> None:
+        """Go to ``generation_id`` in the scope shown, or else in its lineage's (so ←/→ still
+        step through something that holds it)."""
+        history = self.services.history
+        place = history.image_place(scope, generation_id)
+        if place is None and scope.lineage_of is None:
+            scope = ImageScope(lineage_of=generation_id)
+            place = history.image_place(scope, generation_id)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._walked, ticket, scope, place)
+
+    def _walked(self, ticket: int, scope: ImageScope, place: ImagePlace | None) -> None:
+        if not self._steps.is_newest(ticket):
+            return
+        if place is None:
+            self.app.bell()
+            return
+        self.scope = scope
+        self.place = place
+        self._show(place.row)
+
+    def action_parent(self) -> None:
+        view = self._current_lineage()
+        parent = view.parent if view is not None else None
+        if view is None or parent is None:
+            return
+        # Back down, n goes on to the next sibling of the image left: p, n, p, n cycles them.
+        self._child_visited[parent.id] = view.row.id
+        self._walk(self._steps.take(), self.scope, parent.id)
+
+    def action_child(self) -> None:
+        view = self._current_lineage()
+        index = self._next_child_index(view) if view is not None else None
+        if view is None or index is None:
+            return
+        child = image_children(view)[index]
+        self._child_visited[view.row.id] = child.id
+        self._walk(self._steps.take(), self.scope, child.id)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("parent", "child", "lineage", "edit", "branch"):
+            return self._check_lineage_action(action)
+        if action == "add":
+            return True if self.row.is_image else None
         if action == "step":
             place = self.place
             if place is None or not parameters:
@@ -274,6 +503,19 @@ class ImageViewScreen(Screen[None]):
         if action in ("open", "copy"):
             return True if self.row.generation.file_path else None
         return True
+
+    def _check_lineage_action(self, action: str) -> bool | None:
+        view = self._current_lineage()
+        if action == "parent":
+            return view is not None and view.parent is not None
+        if action == "child":
+            return view is not None and bool(image_children(view))
+        if action == "lineage":
+            return shows_lineage(view)
+        branched = view is not None and bool(image_children(view))
+        if (action == "branch") != branched:
+            return False  # the other of the two e bindings is the one shown
+        return True if self.row.is_image else None
 
     def action_step(self, direction: int) -> None:
         self._step(self._steps.take(), self.row.id, direction)
@@ -291,12 +533,29 @@ class ImageViewScreen(Screen[None]):
     def action_reuse(self) -> None:
         self.post_message(ReusePrompt(self.row.prompt_text, reuse_params(self.row.generation)))
 
+    def _start_edit(self, *, add: bool) -> None:
+        if self.row.is_image:
+            params = reuse_params(self.row.generation)
+            self.post_message(StartEdit(self.row.id, self.row.prompt_text, params, add=add))
+
+    def action_edit(self) -> None:
+        self._start_edit(add=False)
+
+    def action_branch(self) -> None:
+        self._start_edit(add=False)
+
+    def action_add(self) -> None:
+        self._start_edit(add=True)
+
+    def action_lineage(self) -> None:
+        self.dismiss(self.row.id)
+
     def action_back(self) -> None:
-        self.dismiss()
+        self.dismiss(None)
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
-        if event.state != WorkerState.ERROR or event.worker.group != "image":
+        if event.state != WorkerState.ERROR or event.worker.group not in ("image", "lineage"):
             return
         error = event.worker.error
         show_failure(self, error, "Image")

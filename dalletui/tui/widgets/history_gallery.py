@@ -161,6 +161,8 @@ class Gallery(Vertical):
         self._page_size = 0
         self.page: Page[GenerationRow] | None = None
         self.narrowed = ""
+        #: The title's head instead of "Images" ("Lineage of #12"); set by the screen.
+        self.heading = ""
         self._columns = 1
 
     def compose(self) -> ComposeResult:
@@ -255,6 +257,8 @@ class Gallery(Vertical):
         page = self.page
         if page is not None and page.total:
             return Content.styled("No more images here: pgup goes back.", MUTED)
+        if self.heading:
+            return Content.styled("No image left here (in the trash?).\nescape goes back.", MUTED)
         if self.narrowed:
             return Content.styled(
                 "No image matches the search and filters.\nescape goes back to change them.",
@@ -266,7 +270,7 @@ class Gallery(Vertical):
 
     def _title(self) -> None:
         page = self.page
-        head = Content.styled("Images, newest first", "bold")
+        head = Content.styled(f"{self.heading or 'Images'}, newest first", "bold")
         narrowed = (
             Content.styled(f" · {printable(self.narrowed, single_line=True)}", "$text-accent")
             if self.narrowed

@@ -2,6 +2,8 @@
 
 Slots only display values handed to them and post ``ResultSlot.Action`` up; the screen does the
 work (open, copy, regenerate, send a possibly billed request again, favourite) through services.
+An image's ``e`` (edit it) and ``a`` (add it as a reference) post ``StartEdit``, which the app
+routes to Compose like the same keys of the gallery and the image view.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dalletui.formatting import format_money, shorten
 from dalletui.generation.catalog import parse_size
 from dalletui.textsafe import printable, printable_message
 from dalletui.tui import graphics
+from dalletui.tui.messages import StartEdit
 
 if TYPE_CHECKING:
     from dalletui.generation.retry import RetryWait
@@ -186,6 +189,24 @@ class ResultSlot(Widget, can_focus=True):
 class ImageSlot(ResultSlot):
     """A finished image: preview, size, cost, time, provider."""
 
+    BINDINGS = [
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="result.edit",
+            tooltip="Edit this image: it becomes the reference, its prompt prefilled",
+        ),
+        Binding(
+            "a",
+            "edit(True)",
+            "Add ref",
+            id="result.add",
+            show=False,  # the footer keeps room for ctrl+g; Help and the palette list it
+            tooltip="Add this image as one more reference to the edit being prepared",
+        ),
+    ]
+
     def __init__(
         self,
         generation: Generation,
@@ -235,6 +256,19 @@ class ImageSlot(ResultSlot):
         super().on_mount()
         if self.generation is not None:
             self.border_subtitle = f"#{self.generation.id}"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "edit":
+            return self.file_path is not None
+        return super().check_action(action, parameters)
+
+    def action_edit(self, add: bool = False) -> None:
+        # Here, not at the top: Compose (the first screen) paints before the services load.
+        from dalletui.services.history import reuse_params
+
+        g = self.generation
+        if g is not None and self.file_path is not None:
+            self.post_message(StartEdit(g.id, self.prompt_text, reuse_params(g), add=add))
 
 
 class ProblemSlot(ResultSlot):
