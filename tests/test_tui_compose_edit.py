@@ -19,6 +19,7 @@ from dalletui.services.context import Services
 from dalletui.tui.app import DalleTuiApp
 from dalletui.tui.messages import StartEdit
 from dalletui.tui.widgets.edit_panel import EditPanel, complete_path, unquote_path
+from dalletui.tui.widgets.results import ImageSlot
 from tests.fakes import FakeOpenAIServer
 from tests.test_tui_compose import (
     SIZE,
@@ -80,6 +81,8 @@ async def test_start_edit_prefills_and_ctrl_g_makes_an_edit(
         assert len(made) == 1 and made[0].kind == "edit"
         assert made[0].prompt.text == "the lighthouse in a storm"
         assert "✓ 1 image" in str(screen.query_one("#compose-outcome", Static).render())
+        card = screen.query(ImageSlot).first()
+        assert card.border_subtitle == f"edit of #{root} · #{made[0].id}"
         # The panel stays: the next edit starts from the same image unless changed.
         assert panel.editing
 

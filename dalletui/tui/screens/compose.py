@@ -776,6 +776,8 @@ class ComposeScreen(Screen[None]):
         results = self.query_one("#results", ResultsPanel)
         prompt: Prompt = outcome.prompt
         card, self._resent_from = self._resent_from, None
+        plan = self._plans.get(id(request)) if isinstance(request, EditRequest) else None
+        made_from = plan.sources[0].label if plan is not None and plan.sources else None
         if card is not None and card.is_attached and outcome.generations:
             card.sent_again(min(g.id for g in outcome.generations))
         slots: list[ResultSlot] = [
@@ -787,6 +789,7 @@ class ComposeScreen(Screen[None]):
                 request=request,
                 # Each image's own cost, as recorded with it (never a share of the total).
                 cost=outcome.costs.get(generation.id),
+                made_from=made_from,
             )
             for generation in outcome.succeeded
         ]

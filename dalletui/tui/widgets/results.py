@@ -216,6 +216,7 @@ class ImageSlot(ResultSlot):
         favorite: bool,
         request: GenerationRequest | None,
         cost: Decimal | None,
+        made_from: str | None = None,
     ) -> None:
         classes = "-offline" if generation.offline else "-online"
         super().__init__(
@@ -227,6 +228,8 @@ class ImageSlot(ResultSlot):
             classes=classes,
         )
         self.cost = cost
+        #: ``#12`` or a file name: what an edit was made from (None for a generation).
+        self.made_from = made_from
 
     def compose(self) -> ComposeResult:
         g = self.generation
@@ -255,7 +258,8 @@ class ImageSlot(ResultSlot):
     def on_mount(self) -> None:
         super().on_mount()
         if self.generation is not None:
-            self.border_subtitle = f"#{self.generation.id}"
+            made = f"edit of {self.made_from} · " if self.made_from else ""
+            self.border_subtitle = printable(f"{made}#{self.generation.id}", single_line=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "edit":
