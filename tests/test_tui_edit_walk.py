@@ -63,6 +63,9 @@ async def test_generate_edit_with_a_drawn_mask_step_back_and_branch(
         await pilot.press("enter")
         await wait_until(pilot, lambda: panel.overlay is not None)
         mask_path = panel.overlay.source.path
+        assert panel.overlay.label == (
+            f"drawn, {chosen.width}×{chosen.height} px at x {chosen.x}, y {chosen.y}"
+        )
         size = Image.open(services.db.get_generation(root).file_path).size
         with Image.open(mask_path) as mask:
             assert mask.size == size and mask.mode == "RGBA"

@@ -309,12 +309,16 @@ class ComposeScreen(Screen[None]):
 
     @work(thread=True, group="edit-source", exit_on_error=False, description="Read an image")
     def _load_source(
-        self, spec: str, role: str, prefill: tuple[str, dict[str, Any]] | None
+        self,
+        spec: str,
+        role: str,
+        prefill: tuple[str, dict[str, Any]] | None,
+        name: str | None = None,
     ) -> None:
         """Resolve and read an image off the UI thread; refused in one sentence."""
         try:
             source = self.services.generation.source(spec, role)
-            loaded = Loaded(source, source.read())
+            loaded = Loaded(source, source.read(), name)
         except DalleTuiError as exc:
             self.app.call_from_thread(
                 self.notify,
@@ -381,7 +385,8 @@ class ComposeScreen(Screen[None]):
                 markup=False,
             )
             return
-        self._load_source(str(path), "mask", None)
+        where = f"drawn, {rect.width}×{rect.height} px at x {rect.x}, y {rect.y}"
+        self._load_source(str(path), "mask", None, where)
 
     @on(EditPanel.Changed)
     def _edit_changed(self) -> None:

@@ -46,10 +46,12 @@ class Loaded:
 
     source: EditSource
     image: EditImage
+    #: What to call it instead of its file name (a mask drawn here: where it is).
+    name: str | None = None
 
     @property
     def label(self) -> str:
-        return printable(self.source.label, single_line=True)
+        return printable(self.name or self.source.label, single_line=True)
 
 
 def unquote_path(text: str) -> str:
