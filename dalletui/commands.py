@@ -34,6 +34,16 @@ def _add_parsers(sub: Any) -> None:
     gen.add_argument("--format", "-f", dest="output_format", help="png, jpeg or webp")
     gen.add_argument("--background", help="auto, opaque or transparent")
     gen.add_argument("--compression", type=int_between(0, 100), help="0-100, for jpeg and webp")
+    gen.add_argument("--moderation", help="auto (default) or low (less restrictive)")
+    gen.add_argument(
+        "--partial-images",
+        type=int_between(0, 3),
+        metavar="N",
+        help="stream N rough drafts (0-3, one image only); default 0",
+    )
+    gen.add_argument(
+        "--complexity", help="low, medium or high planning effort; default: the model's"
+    )
     # The seed is stored with the generation: it must fit SQLite's 64-bit INTEGER.
     gen.add_argument(
         "--seed", type=int_between(MIN_INT64, MAX_INT64), help="seed for the offline provider"
@@ -77,7 +87,10 @@ def _request(args: argparse.Namespace, settings: Settings):  # noqa: ANN202
         output_format=args.output_format or settings.output_format,
         background=args.background or "auto",
         output_compression=args.compression,
+        moderation=args.moderation or "auto",
+        partial_images=args.partial_images or 0,
         seed=args.seed,
+        complexity=args.complexity,
     )
 
 
@@ -143,12 +156,17 @@ def _print_wait(wait: Any) -> None:
     print(f"dalletui: {wait.describe()} (ctrl+c stops)", file=sys.stderr, flush=True)
 
 
+def _print_partial(index: int, data: bytes) -> None:
+    print(f"dalletui: draft {index + 1} arrived", file=sys.stderr, flush=True)
+
+
 async def _generate(services, request, *, quiet: bool = False, retry_id: int | None = None):  # noqa: ANN001, ANN202
     on_wait = None if quiet else _print_wait
+    on_partial = None if quiet or not request.partial_images else _print_partial
     try:
         if retry_id is not None:
-            return await services.generation.retry(retry_id, on_wait=on_wait)
-        return await services.generation.generate(request, on_wait=on_wait)
+            return await services.generation.retry(retry_id, on_partial=on_partial, on_wait=on_wait)
+        return await services.generation.generate(request, on_partial=on_partial, on_wait=on_wait)
     finally:
         await services.generation.aclose()
 
