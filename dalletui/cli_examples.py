@@ -28,6 +28,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         'dalletui generate "a lighthouse at dusk, oil painting"',
         'dalletui generate "isometric city" --model gpt-image-1-mini --size 1536x1024 -n 2',
         "dalletui generate - --quality high --out ./renders < prompt.txt",
+        'dalletui generate "a logo" --background transparent --complexity high --partial-images 2',
         'dalletui generate "a cat" --provider offline --json',
     ),
     "retry": ("dalletui retry 42", "dalletui retry 42 --out ./renders --json"),

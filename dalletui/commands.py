@@ -29,6 +29,13 @@ def _add_parsers(sub: Any) -> None:
     gen = sub.add_parser("generate", help="generate images from a prompt")
     gen.add_argument("prompt", help="what the image should show ('-' reads it from stdin)")
     add_image_options(gen)
+    gen.add_argument("--moderation", help="auto (default) or low (less restrictive)")
+    gen.add_argument(
+        "--partial-images",
+        type=int_between(0, 3),
+        metavar="N",
+        help="stream N rough drafts (0-3, one image only); default 0",
+    )
     # The seed is stored with the generation: it must fit SQLite's 64-bit INTEGER.
     gen.add_argument(
         "--seed", type=int_between(MIN_INT64, MAX_INT64), help="seed for the offline provider"
@@ -67,6 +74,9 @@ def add_image_options(
     parser.add_argument("--format", "-f", dest="output_format", help="png, jpeg or webp")
     parser.add_argument("--background", help="auto, opaque or transparent")
     parser.add_argument("--compression", type=int_between(0, 100), help="0-100, for jpeg and webp")
+    parser.add_argument(
+        "--complexity", help="low, medium or high planning effort; default: the model's"
+    )
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +105,7 @@ def request_options(
         "output_format": args.output_format or settings.output_format,
         "background": args.background or "auto",
         "output_compression": args.compression,
+        "complexity": getattr(args, "complexity", None),
     }
 
 
@@ -102,7 +113,11 @@ def _request(args: argparse.Namespace, settings: Settings):  # noqa: ANN202
     from dalletui.generation.types import GenerationRequest
 
     return GenerationRequest(
-        prompt=read_prompt(args.prompt), **request_options(args, settings), seed=args.seed
+        prompt=read_prompt(args.prompt),
+        **request_options(args, settings),
+        moderation=args.moderation or "auto",
+        partial_images=args.partial_images or 0,
+        seed=args.seed,
     )
 
 
@@ -266,7 +281,7 @@ async def send(
             return await services.generation.retry(retry_id, on_partial=on_partial, on_wait=on_wait)
         if plan is not None:
             return await services.generation.edit(plan, on_partial=on_partial, on_wait=on_wait)
-        return await services.generation.generate(request, on_wait=on_wait)
+        return await services.generation.generate(request, on_partial=on_partial, on_wait=on_wait)
     finally:
         await services.generation.aclose()
 

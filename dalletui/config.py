@@ -104,6 +104,10 @@ class Settings:
     #: US dollars a month; a batch that would pass it says so when it asks (None: no budget).
     monthly_budget: float | None = None
     price_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: A stable id of the person using dalletui (best a hash of a user name or e-mail), sent
+    #: with every OpenAI request as ``safety_identifier`` for abuse monitoring; None: not sent.
+    #: Never the API key (refused when it is).
+    safety_identifier: str | None = field(default=None, repr=False)
     # repr=False keeps the key out of logs, tracebacks and debug dumps.
     api_key: str | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
@@ -148,6 +152,7 @@ _FILE_KEYS = {
     "batch_confirm_images": object,
     "batch_confirm_cost": object,
     "monthly_budget": object,
+    "safety_identifier": str,
     "api_key": str,
     "home": str,
 }
@@ -315,6 +320,24 @@ def _check_number(rule: _NumberRule, values: dict[str, Any], path: Path) -> None
     values[rule.key] = number
 
 
+SAFETY_ID_IS_KEY = (
+    "safety_identifier is the API key, which must never be sent as one; set it to a hash of "
+    "the user's name or leave it out."
+)
+
+
+def _check_safety_identifier(values: dict[str, Any]) -> None:
+    """Blank means unset; the API key (from the environment or the file) is refused."""
+    identifier = str(values.get("safety_identifier") or "").strip()
+    if not identifier:
+        values.pop("safety_identifier", None)
+        return
+    key = str(values.get("api_key") or "").strip()
+    if key and identifier == key:
+        raise ConfigError(SAFETY_ID_IS_KEY)
+    values["safety_identifier"] = identifier
+
+
 def load_settings(
     home: Path | str | None = None, config_path: Path | str | None = None
 ) -> Settings:
@@ -332,6 +355,7 @@ def load_settings(
         ("DALLETUI_MODEL", "model"),
         ("DALLETUI_GRAPHICS", "graphics"),
         ("DALLETUI_CELL_SIZE", "cell_size"),
+        ("DALLETUI_SAFETY_IDENTIFIER", "safety_identifier"),
     ):
         if env.get(env_name):
             values[key] = _text_setting(env[env_name], env_name)
@@ -397,6 +421,7 @@ def load_settings(
         values["trash_days"] = days
     for rule in _NUMBER_RULES:
         _check_number(rule, values, path)
+    _check_safety_identifier(values)
     for warning in warnings:
         log.warning("%s", warning)
     return Settings(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Button, Checkbox, DataTable, Input, TextArea
+from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TextArea
 
 from dalletui.formatting import format_money
 from dalletui.services.context import Services
@@ -288,24 +288,25 @@ async def test_editor_buttons_stay_on_screen_after_a_failed_save(
         assert services.templates.get_template_by_name("broken").body == "a {style} portrait"
 
 
-# -- compose: the partial-previews checkbox --------------------------------------------------
+# -- compose: the partial-images picker ------------------------------------------------------
 
 
-async def test_partial_previews_checkbox_shows_its_state(app: DalleTuiApp) -> None:
+async def test_partial_images_picker_shows_its_state(app: DalleTuiApp) -> None:
+    """The picker (0-3, which replaced the on/off box) says off, or how many drafts stream."""
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot)
-        box = app.screen.query_one("#pick-partials", Checkbox)
-        box.value = False
+        box = app.screen.query_one("#pick-partials", Select)
+
+        def shown() -> str:
+            return str(box.query_one("#label", Static).render()).strip()
+
+        assert shown() == "off"
+        box.value = 3
         await pilot.pause()
-        off = box.render().plain
-        box.value = True
+        assert shown() == "3"
+        box.value = 0
         await pilot.pause()
-        on = box.render().plain
-        assert off != on
-        assert "X" in on[:3] and "X" not in off[:3]
-        box.value = False
-        await pilot.pause()
-        assert box.render().plain == off
+        assert shown() == "off"
 
 
 async def test_the_favourites_only_checkbox_shows_its_state(app: DalleTuiApp) -> None:

@@ -259,6 +259,56 @@ def test_moderation() -> None:
     )
 
 
+@pytest.mark.parametrize("model", CURRENT)
+def test_every_current_model_takes_each_complexity(model: str) -> None:
+    assert catalog().get(model).complexity == ("low", "medium", "high")  # type: ignore[union-attr]
+    for value in (None, "low", "medium", "high"):
+        assert problems_or_none(model=model, complexity=value) is None
+
+
+def problems_or_none(**changes: Any) -> list[str] | None:
+    try:
+        check(**changes)
+    except ValidationError as err:
+        return err.problems
+    return None
+
+
+def test_complexity() -> None:
+    assert BASE.complexity is None  # omitted: the model's default
+    assert only_problem(complexity="max") == (
+        "Complexity 'max' is not available for gpt-image-1-mini; choose low, medium or high."
+    )
+    assert only_problem(complexity="") == (
+        "Complexity '' is not available for gpt-image-1-mini; choose low, medium or high."
+    )
+    assert check(complexity="high", quality="low") == []  # independent of quality
+
+
+def test_retired_dall_e_models_take_no_complexity() -> None:
+    for name in ("dall-e-2", "dall-e-3"):
+        assert catalog().get(name).complexity == ()  # type: ignore[union-attr]
+
+
+def test_complexity_on_a_model_without_it() -> None:
+    text = resources.files("dalletui.generation").joinpath("catalog.json").read_text("utf-8")
+    data = copy.deepcopy(json.loads(text, parse_float=Decimal))
+    mini = next(m for m in data["models"] if m["name"] == "gpt-image-1-mini")
+    mini.update(complexity=[])
+    custom = ModelCatalog.from_data(data)
+    assert validate_request(BASE, custom) == []
+    with pytest.raises(ValidationError) as caught:
+        validate_request(replace(BASE, complexity="low"), custom)
+    assert caught.value.problems == ["gpt-image-1-mini does not take a complexity; leave it unset."]
+
+
+def test_unknown_model_takes_the_complexities_of_current_models() -> None:
+    assert check(model="gpt-image-9", complexity="medium") == [
+        "Model 'gpt-image-9' is not in dalletui's catalogue; it is sent as-is and its cost is "
+        "unknown."
+    ]
+
+
 def test_all_problems_are_reported_together() -> None:
     with pytest.raises(ValidationError) as caught:
         check(
@@ -270,8 +320,9 @@ def test_all_problems_are_reported_together() -> None:
             background="transparent",
             partial_images=9,
             moderation="none",
+            complexity="extreme",
         )
     found = caught.value.problems
-    assert len(found) == 7, found
+    assert len(found) == 8, found
     assert str(caught.value) == " ".join(found)
     assert all(p.endswith(".") for p in found)

@@ -241,8 +241,9 @@ async def test_changing_the_model_changes_the_choices(app: DalleTuiApp) -> None:
 async def test_partial_previews_only_where_the_model_streams_one_image(app: DalleTuiApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         pickers = app.screen.query_one(ParamPickers)
-        box = app.screen.query_one("#pick-partials")
-        box.value = True  # type: ignore[attr-defined]
+        assert pickers.choices("partial_images") == [0, 1, 2, 3]
+        box = app.screen.query_one("#pick-partials", Select)
+        box.value = 2
         await pilot.pause()
         assert pickers.values()["partial_images"] == 2
         app.screen.query_one("#pick-n", Select).value = 3
@@ -408,7 +409,7 @@ async def test_partial_images_appear_before_the_final_image(
     services.generation._providers["offline"] = OfflineProvider(partial_delay=0.3)
     async with app.run_test(size=SIZE) as pilot:
         await write_prompt(pilot, "a hot air balloon")
-        app.screen.query_one("#pick-partials").value = True  # type: ignore[attr-defined]
+        app.screen.query_one("#pick-partials", Select).value = 2
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: bool(app.screen.query("#live-slot .partial-preview")))
         assert not app.screen.query(ImageSlot)  # a draft, before the final image

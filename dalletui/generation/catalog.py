@@ -221,6 +221,8 @@ class ModelSpec:
     streaming: bool
     max_partial_images: int
     moderation: tuple[str, ...]
+    #: ``complexity`` values the model takes (empty: leave it unset, the model's default).
+    complexity: tuple[str, ...]
     max_prompt_chars: int
     token_prices: TokenPrices
     per_image_prices: tuple[PerImagePrice, ...]
@@ -372,6 +374,7 @@ class ModelCatalog:
             streaming=any(spec.streaming for spec in current),
             max_partial_images=max(spec.max_partial_images for spec in current),
             moderation=union("moderation"),
+            complexity=union("complexity"),
             max_prompt_chars=max(spec.max_prompt_chars for spec in current),
             token_prices=TokenPrices(),
             per_image_prices=(),
@@ -616,6 +619,7 @@ def _build_spec(raw: Mapping[str, Any]) -> ModelSpec:
             streaming=bool(raw["streaming"]),
             max_partial_images=raw["max_partial_images"],
             moderation=tuple(raw["moderation"]),
+            complexity=tuple(raw["complexity"]),
             max_prompt_chars=raw["max_prompt_chars"],
             token_prices=TokenPrices(**{key: _price(value) for key, value in tokens.items()}),
             per_image_prices=tuple(

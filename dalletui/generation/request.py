@@ -212,6 +212,21 @@ def _check_moderation(
         )
 
 
+def _check_complexity(
+    request: GenerationRequest, spec: ModelSpec, problems: list[str], warnings: list[str]
+) -> None:
+    complexity = request.complexity
+    if complexity is None or complexity in spec.complexity:
+        return
+    if not spec.complexity:
+        problems.append(f"{spec.name} does not take a complexity; leave it unset.")
+    else:
+        problems.append(
+            f"Complexity '{complexity}' is not available for {spec.name}; "
+            f"choose {or_list(spec.complexity)}."
+        )
+
+
 _CHECKS: tuple[_Check, ...] = (
     _check_prompt,
     _check_size,
@@ -220,6 +235,7 @@ _CHECKS: tuple[_Check, ...] = (
     _check_output,
     _check_partial_images,
     _check_moderation,
+    _check_complexity,
 )
 
 

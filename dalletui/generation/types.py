@@ -30,6 +30,8 @@ class GenerationRequest:
     moderation: str = "auto"
     partial_images: int = 0  # > 0 means: stream, reporting this many partial images
     seed: int | None = None  # only the offline provider uses it
+    #: Planning effort apart from rendering quality (low/medium/high); None: the model's default.
+    complexity: str | None = None
 
     def params(self) -> dict[str, object]:
         """Parameters as a plain dict (stored as JSON on each generation)."""

@@ -399,14 +399,23 @@ def reuse_params(generation: Generation | None) -> dict[str, Any]:
     """The parameters Compose should start from: those of the prompt's newest generation."""
     if generation is None:
         return {}
+    recorded = generation.params or {}
     params: dict[str, Any] = {
         "model": generation.model,
         "size": generation.size,
         "quality": generation.quality,
-        "n": (generation.params or {}).get("n"),
+        "n": recorded.get("n"),
         "output_format": generation.output_format,
+        "background": recorded.get("background") or generation.background,
+        "moderation": recorded.get("moderation"),
+        "partial_images": recorded.get("partial_images"),
     }
-    return {key: value for key, value in params.items() if value is not None}
+    reused = {key: value for key, value in params.items() if value is not None}
+    # None is a choice here (the API's default), so it is reused when the request recorded it.
+    for key in ("output_compression", "complexity"):
+        if key in recorded:
+            reused[key] = recorded[key]
+    return reused
 
 
 def model_choices(catalog: ModelCatalog, used: Iterable[tuple[str, int]]) -> list[tuple[str, str]]:

@@ -110,6 +110,7 @@ MAX_MASK_BYTES = 4 * 1024 * 1024
 #: ``bytes`` upload, which the SDK sends as ``application/octet-stream``, is refused.
 _IMAGE_MIMETYPES = ("image/png", "image/jpeg", "image/webp")
 _FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+_COMPLEXITIES = ("low", "medium", "high")
 _CONNECTION_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 FaultKind = Literal[
@@ -378,6 +379,10 @@ class RecordedRequest:
         prompt = self.body.get("prompt") if isinstance(self.body, dict) else None
         return prompt if isinstance(prompt, str) else None
 
+    def sent(self, name: str) -> Any:
+        """A JSON body's or an edit form's field ``name`` as sent; None when absent."""
+        return self.body.get(name) if isinstance(self.body, dict) else None
+
     @property
     def images(self) -> list[UploadedFile]:
         """An edit's ``image`` / ``image[]`` parts, in the order sent."""
@@ -611,6 +616,8 @@ class _Job:
     stream: bool
     partial_images: int
     safety_identifier: str | None
+    #: ``low`` / ``medium`` / ``high``, or None when omitted (the model's default).
+    complexity: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
     #: Prefix of the stream events: ``image_generation`` or ``image_edit``.
     event_prefix: str = "image_generation"
@@ -1260,6 +1267,13 @@ class FakeOpenAIServer:
                 "Unsupported value: 'response_format' 'url' is not supported with this model.",
                 "response_format",
             )
+        complexity = body.get("complexity")
+        if complexity is not None and complexity not in _COMPLEXITIES:
+            raise _invalid(
+                f"Invalid value: '{complexity}'. Supported values are: 'low', 'medium' and 'high'.",
+                "complexity",
+                "invalid_value",
+            )
         nominal = _parse_size(body.get("size"))
         quality = body.get("quality") or "auto"
         return _Job(
@@ -1274,6 +1288,7 @@ class FakeOpenAIServer:
             stream=stream,
             partial_images=partials,
             safety_identifier=body.get("safety_identifier") or body.get("user") or None,
+            complexity=complexity,
         )
 
     def _validate_edit(self, rec: RecordedRequest) -> _Job:

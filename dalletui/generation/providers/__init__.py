@@ -28,5 +28,6 @@ def make_provider(settings: Settings, name: str) -> ImageProvider:
             organization=settings.organization,
             project=settings.project,
             timeout=settings.request_timeout,
+            safety_identifier=settings.safety_identifier,
         )
     raise ConfigError(f"Provider '{name}' is unknown; choose one of {', '.join(PROVIDER_NAMES)}.")

@@ -17,7 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from dalletui.errors import ErrorKind, GenerationError
+from dalletui.config import SAFETY_ID_IS_KEY
+from dalletui.errors import ConfigError, ErrorKind, GenerationError
 from dalletui.generation.catalog import ModelCatalog, catalog
 from dalletui.generation.request import validate_edit_request
 from dalletui.generation.retry import (
@@ -88,9 +89,12 @@ class OpenAIProvider:
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_policy: RetryPolicy | None = None,
         model_catalog: ModelCatalog | None = None,
+        safety_identifier: str | None = None,
     ) -> None:
         """``retry_policy`` (when given) replaces the default policy with ``max_retries``;
-        ``model_catalog`` (default: the packaged one) is what edits are checked against."""
+        ``model_catalog`` (default: the packaged one) is what edits are checked against;
+        ``safety_identifier`` (the user's stable id for abuse monitoring) goes with every
+        request when set, and is refused when it is the API key."""
         if not api_key:
             raise GenerationError(
                 ErrorKind.AUTHENTICATION,
@@ -104,6 +108,10 @@ class OpenAIProvider:
                 "The API key holds characters an API key never has (spaces, non-ASCII or "
                 "control characters); check OPENAI_API_KEY.",
             )
+        if safety_identifier and safety_identifier.strip() == api_key.strip():
+            raise ConfigError(SAFETY_ID_IS_KEY)
+        #: Sent as ``safety_identifier``; kept out of ``repr`` like the key is.
+        self.safety_identifier = safety_identifier or None
         self.timeout = float(timeout)
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         self.catalog = model_catalog or catalog()
@@ -254,8 +262,9 @@ class OpenAIProvider:
             images=images, usage=usage_from(response.usage), request_id=request_id
         )
 
-    @staticmethod
-    def _params(request: GenerationRequest) -> dict[str, Any]:
+    def _params(self, request: GenerationRequest) -> dict[str, Any]:
+        """The keyword arguments both ``images.generate`` and ``images.edit`` take; optional
+        ones only when set, so that the API applies its own default."""
         params: dict[str, Any] = {
             "prompt": request.prompt,
             "model": request.model,
@@ -268,6 +277,10 @@ class OpenAIProvider:
         }
         if request.output_compression is not None:
             params["output_compression"] = request.output_compression
+        if request.complexity is not None:
+            params["complexity"] = request.complexity
+        if self.safety_identifier:
+            params["safety_identifier"] = self.safety_identifier
         return params
 
     async def _stream(

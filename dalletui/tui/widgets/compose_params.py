@@ -1,7 +1,11 @@
-"""The request pickers of the Compose screen: model, size, quality, n, format, partial previews.
+"""The request pickers of the Compose screen: model, size, quality, n, format, background,
+output compression, moderation, partial images and complexity.
 
 Choices come from the model catalogue (data handed in by the screen, never a query); changing the
 model narrows the other pickers and keeps each current value while the new model still allows it.
+A picker that cannot apply (compression for PNG, partial images for several images) is disabled
+and gives its neutral value; combinations the catalogue refuses (transparent with JPEG) stay
+pickable so that validation can say why.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Checkbox, Label, Select
+from textual.widgets import Label, Select
 
 from dalletui.generation.catalog import ModelCatalog, ModelSpec
-from dalletui.tui.widgets.toggles import StateCheckbox
 
-#: How many partial images a request streams when partial previews are on.
-PARTIAL_PREVIEWS = 2
+#: Output compression steps offered (None: the API's default, 100); a reused value outside
+#: them is offered too.
+COMPRESSION_STEPS: tuple[int | None, ...] = (None, 100, 90, 80, 70, 60, 50, 40, 30, 20, 10, 0)
 
 #: Picker id -> request field it edits.
 _FIELDS = {
@@ -30,6 +34,18 @@ _FIELDS = {
     "pick-quality": "quality",
     "pick-n": "n",
     "pick-format": "output_format",
+    "pick-background": "background",
+    "pick-compression": "output_compression",
+    "pick-partials": "partial_images",
+    "pick-moderation": "moderation",
+    "pick-complexity": "complexity",
+}
+
+#: What a picker shows for its neutral value.
+_NEUTRAL_LABELS = {
+    "pick-compression": {None: "default"},
+    "pick-partials": {0: "off"},
+    "pick-complexity": {None: "default"},
 }
 
 
@@ -99,12 +115,40 @@ class ParamPickers(Widget):
                 defaults.get("output_format"),
                 "File format of the saved image",
             )
-            yield StateCheckbox(
-                "Partial previews",
-                value=bool(defaults.get("partial_images")),
-                id="pick-partials",
-                compact=True,
-                tooltip=f"Stream {PARTIAL_PREVIEWS} rough drafts while the image is made",
+            yield Label("Backgr.", classes="picker-label")
+            yield self._select(
+                "pick-background",
+                list(spec.backgrounds),
+                defaults.get("background"),
+                "Background: transparent needs png or webp output",
+            )
+            yield Label("Compress", classes="picker-label")
+            yield self._select(
+                "pick-compression",
+                self._compression_choices(defaults.get("output_compression")),
+                defaults.get("output_compression"),
+                "Output compression 0-100%, for jpeg and webp only",
+            )
+            yield Label("Partial", classes="picker-label")
+            yield self._select(
+                "pick-partials",
+                self._partial_choices(spec),
+                defaults.get("partial_images"),
+                "Rough drafts streamed while the image is made (only with 1 image)",
+            )
+            yield Label("Moderat.", classes="picker-label")
+            yield self._select(
+                "pick-moderation",
+                list(spec.moderation),
+                defaults.get("moderation"),
+                "Content moderation: low is less restrictive",
+            )
+            yield Label("Complex.", classes="picker-label")
+            yield self._select(
+                "pick-complexity",
+                self._complexity_choices(spec),
+                defaults.get("complexity"),
+                "Planning effort, apart from quality; default: the model's own",
             )
 
     def _select(self, id: str, choices: list[Any], value: Any, tooltip: str) -> Select[Any]:
@@ -121,7 +165,7 @@ class ParamPickers(Widget):
         return select
 
     def on_mount(self) -> None:
-        self._sync_partials()
+        self._sync_enabled()
 
     # -- catalogue ------------------------------------------------------------------------------
 
@@ -151,26 +195,46 @@ class ParamPickers(Widget):
         low, high = spec.n_range
         return list(range(low, high + 1))
 
+    @staticmethod
+    def _partial_choices(spec: ModelSpec) -> list[int]:
+        return list(range(spec.max_partial_images + 1)) if spec.streaming else [0]
+
+    @staticmethod
+    def _complexity_choices(spec: ModelSpec) -> list[str | None]:
+        return [None, *spec.complexity]
+
+    def _compression_choices(self, extra: Any = None) -> list[int | None]:
+        """The steps, plus ``extra`` (or the value shown now) when it is another 0-100 number."""
+        steps = list(COMPRESSION_STEPS)
+        shown = self._choices.get("pick-compression", [])
+        for value in (extra, *shown):
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100
+            if ok and value not in steps:
+                steps.append(value)
+        return [None, *sorted((v for v in steps if v is not None), reverse=True)]
+
     def _label(self, picker: str, value: Any) -> str:
         if picker == "pick-model":
             spec = self.catalog.get(str(value))
             if spec is None:
                 return f"{value} (not in catalogue)"
             return f"{value} (retired)" if spec.is_retired else str(value)
-        return str(value)
+        neutral = _NEUTRAL_LABELS.get(picker, {})
+        if value in neutral:
+            return neutral[value]
+        return f"{value}%" if picker == "pick-compression" else str(value)
 
     # -- values ---------------------------------------------------------------------------------
 
     def values(self) -> dict[str, Any]:
-        """The chosen parameters, as ``GenerationRequest`` fields."""
+        """The chosen parameters, as ``GenerationRequest`` fields (a disabled picker gives its
+        neutral value: no compression, no partial images)."""
         found: dict[str, Any] = {}
         for picker_id, field_name in _FIELDS.items():
-            found[field_name] = self.query_one(f"#{picker_id}", Select).value
-        partials = self.query_one("#pick-partials", Checkbox)
-        on_ = partials.value and not partials.disabled
-        found["partial_images"] = (
-            min(PARTIAL_PREVIEWS, self.spec_for(found["model"]).max_partial_images) if on_ else 0
-        )
+            select = self.query_one(f"#{picker_id}", Select)
+            found[field_name] = select.value
+            if select.disabled and picker_id in _NEUTRAL_LABELS:
+                found[field_name] = next(iter(_NEUTRAL_LABELS[picker_id]))
         return found
 
     def choices(self, field_name: str) -> list[Any]:
@@ -179,7 +243,7 @@ class ParamPickers(Widget):
         return list(self._choices.get(picker_id, []))
 
     def apply(self, params: Mapping[str, Any]) -> None:
-        """Set whichever of model/size/quality/n/output_format/partial_images ``params`` holds."""
+        """Set whichever request fields ``params`` holds (those of ``values()``)."""
         model = params.get("model")
         if isinstance(model, str) and model:
             if model not in self._model_choices():
@@ -191,35 +255,41 @@ class ParamPickers(Widget):
         if isinstance(size, str) and size and size not in self.catalog.sizes_for(chosen):
             self._custom_sizes[chosen] = size
         self.refresh_choices(prefer_size=size)
+        if "output_compression" in params:
+            compression = self._compression_choices(params["output_compression"])
+            self._set_choices("pick-compression", compression)
         for picker_id, field_name in _FIELDS.items():
             if picker_id == "pick-model" or field_name not in params:
                 continue
             value = params[field_name]
             if value in self._choices.get(picker_id, []):
                 self.query_one(f"#{picker_id}", Select).value = value
-        if "partial_images" in params:
-            self.query_one("#pick-partials", Checkbox).value = bool(params["partial_images"])
-        self._sync_partials()
+        self._sync_enabled()
 
     def refresh_choices(self, prefer_size: Any = None) -> None:
-        """Narrow size/quality/n/format to the chosen model, keeping values still allowed."""
+        """Narrow every picker to the chosen model, keeping values still allowed."""
         model = str(self.query_one("#pick-model", Select).value)
         spec = self.spec_for(model)
         current_size = self.query_one("#pick-size", Select).value
         sizes = self._size_choices(model)
+        defaults = self._defaults
         self._set_choices(
-            "pick-size", sizes, prefer=(prefer_size, current_size, self._defaults.get("size"))
+            "pick-size", sizes, prefer=(prefer_size, current_size, defaults.get("size"))
         )
         self._set_choices(
-            "pick-quality", list(spec.qualities), prefer=(self._defaults.get("quality"), "auto")
+            "pick-quality", list(spec.qualities), prefer=(defaults.get("quality"), "auto")
         )
-        self._set_choices("pick-n", self._n_choices(spec), prefer=(self._defaults.get("n"), 1))
+        self._set_choices("pick-n", self._n_choices(spec), prefer=(defaults.get("n"), 1))
         self._set_choices(
             "pick-format",
             list(spec.output_formats),
-            prefer=(self._defaults.get("output_format"), "png"),
+            prefer=(defaults.get("output_format"), "png"),
         )
-        self._sync_partials()
+        self._set_choices("pick-background", list(spec.backgrounds), prefer=("auto",))
+        self._set_choices("pick-partials", self._partial_choices(spec), prefer=(0,))
+        self._set_choices("pick-moderation", list(spec.moderation), prefer=("auto",))
+        self._set_choices("pick-complexity", self._complexity_choices(spec), prefer=(None,))
+        self._sync_enabled()
 
     def _set_choices(self, picker_id: str, choices: list[Any], prefer: Iterable[Any] = ()) -> None:
         select = self.query_one(f"#{picker_id}", Select)
@@ -233,17 +303,17 @@ class ParamPickers(Widget):
                     select.value = candidate
                 return
 
-    def _sync_partials(self) -> None:
-        """Partial previews exist only where the model streams, and only for one image."""
-        values = {f: self.query_one(f"#{p}", Select).value for p, f in _FIELDS.items()}
-        spec = self.spec_for(str(values["model"]))
-        box = self.query_one("#pick-partials", Checkbox)
-        if not spec.streaming or spec.max_partial_images < 1:
-            box.disabled, box.label = True, "Partial previews (model does not stream)"
-        elif values["n"] != 1:
-            box.disabled, box.label = True, "Partial previews (only with 1 image)"
-        else:
-            box.disabled, box.label = False, "Partial previews"
+    def _sync_enabled(self) -> None:
+        """Disable what cannot apply: compression outside jpeg/webp, partial images where the
+        model does not stream or for more than one image, complexity where the model has none."""
+        spec = self.spec_for(str(self.query_one("#pick-model", Select).value))
+        fmt = self.query_one("#pick-format", Select).value
+        n = self.query_one("#pick-n", Select).value
+        self.query_one("#pick-compression", Select).disabled = fmt not in spec.compression_formats
+        self.query_one("#pick-partials", Select).disabled = (
+            not spec.streaming or spec.max_partial_images < 1 or n != 1
+        )
+        self.query_one("#pick-complexity", Select).disabled = not spec.complexity
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -252,11 +322,6 @@ class ParamPickers(Widget):
         event.stop()
         if event.select.id == "pick-model":
             self.refresh_choices()
-        elif event.select.id == "pick-n":
-            self._sync_partials()
-        self.post_message(self.Changed(self))
-
-    @on(Checkbox.Changed)
-    def _partials_changed(self, event: Checkbox.Changed) -> None:
-        event.stop()
+        elif event.select.id in ("pick-n", "pick-format"):
+            self._sync_enabled()
         self.post_message(self.Changed(self))
