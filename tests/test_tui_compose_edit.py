@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from textual import events
-from textual.widgets import Button, Input, OptionList, Static, TextArea
+from textual.widgets import Button, Input, OptionList, Select, Static, TextArea
 
 from dalletui.generation.types import EditRequest, GenerationRequest
 from dalletui.services.context import Services
@@ -71,6 +71,9 @@ async def test_start_edit_prefills_and_ctrl_g_makes_an_edit(
             pilot, lambda: "offline" in str(panel.query_one("#edit-estimate", Static).render())
         )
         assert isinstance(screen.build_request(), EditRequest)
+        # The edits endpoint takes no moderation: the picker is off while editing.
+        moderation = screen.query_one("#pick-moderation", Select)
+        assert moderation.disabled and screen.build_request().moderation == "auto"
 
         screen.query_one("#prompt", TextArea).load_text("the lighthouse in a storm")
         await pilot.press("ctrl+g")

@@ -400,6 +400,7 @@ class ComposeScreen(Screen[None]):
     def _editing_changed(self) -> None:
         editing = self.editing
         self.query_one("#generate", Button).label = "Edit" if editing else "Generate"
+        self.query_one(ParamPickers).set_editing(editing)
         self._update_fidelities()
         self._schedule_validation()
         self.refresh_bindings()

@@ -46,6 +46,7 @@ _NEUTRAL_LABELS = {
     "pick-compression": {None: "default"},
     "pick-partials": {0: "off"},
     "pick-complexity": {None: "default"},
+    "pick-moderation": {"auto": "auto"},
 }
 
 
@@ -314,6 +315,16 @@ class ParamPickers(Widget):
             not spec.streaming or spec.max_partial_images < 1 or n != 1
         )
         self.query_one("#pick-complexity", Select).disabled = not spec.complexity
+        # The edits endpoint takes no moderation setting: an edit is sent with the default.
+        self.query_one("#pick-moderation", Select).disabled = self.editing
+
+    #: An edit is being prepared (Compose's edit panel holds an image).
+    editing = False
+
+    def set_editing(self, on: bool) -> None:
+        if on != self.editing:
+            self.editing = on
+            self._sync_enabled()
 
     # -- events ---------------------------------------------------------------------------------
 
