@@ -107,3 +107,39 @@ def test_compose_possibly_billed_card(
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_compose_editing_with_a_mask(
+    snap_compare: Any, app: DalleTuiApp, fixed_clock: None, size: tuple[int, int]
+) -> None:
+    """After one image, `e` on its card: the edit panel (its thumbnail, the mask), the Edit
+    button, and everything still on screen at 80x24."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        from PIL import Image
+
+        from dalletui.tui.widgets.edit_panel import EditPanel
+        from dalletui.tui.widgets.results import ImageSlot
+
+        await generate_once(pilot)
+        screen = pilot.app.screen
+        card = screen.query_one(ImageSlot)
+        card.focus()
+        await pilot.press("e")
+        panel = screen.query_one(EditPanel)
+        while not panel.editing:
+            await pilot.pause(0.02)
+        path = card.generation.file_path
+        mask = pilot.app.services.settings.home / "door-mask.png"
+        with Image.open(path) as image:
+            Image.new("RGBA", image.size, (0, 0, 0, 0)).save(mask)
+        screen.query_one("#prompt", TextArea).focus()
+        await pilot.press("ctrl+o")
+        screen.query_one("#edit-path").value = f"mask:{mask}"
+        await pilot.press("enter")
+        while panel.overlay is None:
+            await pilot.pause(0.02)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.suggester import Suggester
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from dalletui.textsafe import printable
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 #: Most entries a completion looks through in one folder.
 _LISTING_MAX = 2_000
+#: The first image's thumbnail, in cells (small enough for Compose at 80x24).
+THUMB_BOX = (10, 4)
 #: The most images one edit takes (the API's limit; validation says so past it).
 MAX_IMAGES = 16
 
@@ -137,7 +139,7 @@ class EditPanel(Widget):
         height: auto;
         border: round $panel-lighten-2;
         border-title-color: $accent;
-        margin: 1 0 0 0;
+        margin: 0;
         padding: 0 1;
 
         &:focus-within {
@@ -147,8 +149,8 @@ class EditPanel(Widget):
             height: auto;
         }
         #edit-thumb {
-            width: 12;
-            height: 6;
+            width: 10;
+            height: 4;
         }
         #edit-side {
             width: 1fr;
@@ -157,19 +159,15 @@ class EditPanel(Widget):
         }
         #edit-inputs {
             height: auto;
-            max-height: 4;
+            max-height: 2;
             border: none;
             padding: 0;
             background: transparent;
         }
         #edit-options {
             height: 1;
-            Label {
-                color: $foreground-muted;
-                margin: 0 1 0 0;
-            }
             Select {
-                width: 20;
+                width: 18;
                 margin: 0 1 0 0;
             }
         }
@@ -216,9 +214,8 @@ class EditPanel(Widget):
             with Vertical(id="edit-side"):
                 yield OptionList(id="edit-inputs")
                 with Horizontal(id="edit-options"):
-                    yield Label("Fidelity", id="edit-fidelity-label")
                     yield Select[str](
-                        [("auto", "auto")],
+                        [("fidelity auto", "auto")],
                         value="auto",
                         allow_blank=False,
                         id="edit-fidelity",
@@ -226,7 +223,7 @@ class EditPanel(Widget):
                         tooltip="Input fidelity: how closely the edit keeps the inputs' details",
                     )
                     yield Button(
-                        "Stop editing",
+                        "Stop",
                         id="edit-stop",
                         compact=True,
                         tooltip="Remove every image: generate from the prompt alone",
@@ -243,7 +240,6 @@ class EditPanel(Widget):
         self.display = False
         self.query_one("#edit-path", Input).display = False
         self.query_one("#edit-fidelity", Select).display = False
-        self.query_one("#edit-fidelity-label", Label).display = False
 
     # -- state ----------------------------------------------------------------------------
 
@@ -305,10 +301,10 @@ class EditPanel(Widget):
         self._fidelities = values
         select = self.query_one("#edit-fidelity", Select)
         current = select.value
-        select.set_options([("auto", "auto"), *((value, value) for value in values)])
+        options = [("fidelity auto", "auto"), *((f"fidelity {v}", v) for v in values)]
+        select.set_options(options)
         select.value = current if current in values else "auto"
         select.display = bool(values)
-        self.query_one("#edit-fidelity-label", Label).display = bool(values)
 
     def set_estimate(self, text: str) -> None:
         self.query_one("#edit-estimate", Static).update(printable(text, single_line=True))
@@ -357,7 +353,7 @@ class EditPanel(Widget):
         box.remove_children()
         box._shown_path = path  # type: ignore[attr-defined]
         if path is not None:
-            box.mount(graphics.of(self).preview(path, box=(12, 6), classes="thumb"))
+            box.mount(graphics.of(self).preview(path, box=THUMB_BOX, classes="thumb"))
 
     # -- keys and events ------------------------------------------------------------------
 
