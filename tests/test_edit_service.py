@@ -334,3 +334,24 @@ def test_images_as_bytes_read_once(tmp_path: Path) -> None:
         assert plan.request.images[0].data == buf.getvalue()
     finally:
         db.close()
+
+
+async def test_lineage_after_two_edits_and_a_branch_through_the_sdk(
+    db: DatabaseManager, home: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    service = service_for(db, home, fake_openai)
+    root = await first_image(service)
+    first = await edit_of(service, db, f"gen:{root}", "the lighthouse in a storm")
+    second = await edit_of(service, db, f"gen:{first}", "the storm at night")
+    branch = await edit_of(service, db, f"gen:{first}", "the storm at sunrise")
+    await service.aclose()
+    assert fake_openai.edit_count == 3
+    sent = [r.images[0].filename for r in fake_openai.edit_requests]
+    assert sent == [f"gen-{root}.png", f"gen-{first}.png", f"gen-{first}.png"]
+    assert [g.id for g in db.chain(second)] == [root, first, second]
+    assert [g.id for g in db.chain(branch)] == [root, first, branch]
+    assert [g.id for g in db.children(first)] == [second, branch]
+    # Each edit's cost came from its own usage, input image tokens included.
+    for gid in (first, second, branch):
+        row = UsageStat.get(UsageStat.generation == gid)
+        assert row.input_image_tokens > 0 and row.cost > 0
