@@ -9,34 +9,22 @@ from __future__ import annotations
 import base64
 import io
 import threading
-from collections.abc import Iterator
-from typing import Any
 
 import openai
 import pytest
 from PIL import Image
 
+from tests import test_fake_openai as generations
 from tests.fakes import FakeOpenAIServer, Fault, Ok, fixtures
 from tests.fakes import fake_openai as fake_module
 
 # Explicit so this file also runs without tests/conftest.py registering the plugin.
 fake_openai = fixtures.fake_openai
+client = generations.client  # a sync SDK client without retries
+_client = generations._client
 
 MODEL = "gpt-image-1.5"
 _MIMETYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
-
-
-@pytest.fixture
-def client(fake_openai: FakeOpenAIServer) -> Iterator[openai.OpenAI]:
-    """A sync SDK client without retries."""
-    with _client(fake_openai) as c:
-        yield c
-
-
-def _client(server: FakeOpenAIServer, **kwargs: Any) -> openai.OpenAI:
-    kwargs.setdefault("max_retries", 0)
-    kwargs.setdefault("timeout", 5.0)
-    return openai.OpenAI(api_key="sk-test", base_url=server.base_url, **kwargs)
 
 
 def _picture(

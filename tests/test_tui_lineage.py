@@ -8,8 +8,6 @@ first edit). The image view shows the chain and steps through it (``p`` parent, 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +28,8 @@ from dalletui.tui.screens.history import HistoryScreen
 from dalletui.tui.screens.image_view import ImageViewScreen
 from dalletui.tui.screens.image_view import lineage_text as lineage_text_of
 from dalletui.tui.widgets.results import ImageSlot
-from tests.test_daily_image_view import add_image
+from tests.test_daily_image_view import add_image, settle, wait_until
+from tests.test_daily_image_view import open_history as open_daily_history
 
 SIZE = (120, 40)
 
@@ -93,23 +92,8 @@ async def seed_family(services: Services, *, stranger: bool = True) -> Family:
     return Family(root, first, second, branch)
 
 
-async def wait_until(pilot: Pilot[Any], check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.02)
-
-
-async def settle(pilot: Pilot[Any]) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def open_history(pilot: Pilot[Any]) -> HistoryScreen:
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, HistoryScreen)
-    await wait_until(pilot, lambda: len(screen.prompt_list) > 0)
+    screen = await open_daily_history(pilot)
     await pilot.pause(0.2)  # the detail pane loads once the selection settles
     await settle(pilot)
     return screen

@@ -20,7 +20,9 @@ import math
 import random
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 from PIL.PngImagePlugin import PngInfo
@@ -557,15 +559,7 @@ class OfflineProvider:
         (``draw_edit``), checked against the catalogue first like the OpenAI provider does."""
         validate_edit_request(request, self.catalog)
         applied = await asyncio.to_thread(edit_applied_values, request)
-        images: list[ProviderImage] = []
-        for index in range(max(1, request.n)):
-            art = await asyncio.to_thread(draw_edit, request, index)
-            if index == 0 and on_partial is not None and request.partial_images > 0:
-                await self._emit_partials(art, request, on_partial)
-            data = await asyncio.to_thread(self._finish, art, request)
-            images.append(
-                ProviderImage(data=data, output_format=request.output_format, applied=applied)
-            )
+        images = await self._draw_all(request, draw_edit, applied, on_partial)
         return ProviderResult(images=images, usage=None, extra={"offline": True, "edit": True})
 
     async def generate(
@@ -582,16 +576,28 @@ class OfflineProvider:
         if isinstance(request, EditRequest):
             return await self.edit(request, on_partial, on_wait)
         applied = applied_values(request)  # fails fast on a bad size or format
+        images = await self._draw_all(request, draw_artwork, applied, on_partial)
+        return ProviderResult(images=images, usage=None, extra={"offline": True})
+
+    async def _draw_all(
+        self,
+        request: Any,
+        draw: Callable[[Any, int], Image.Image],
+        applied: dict[str, str],
+        on_partial: PartialCallback | None,
+    ) -> list[ProviderImage]:
+        """``request.n`` images drawn by ``draw`` off the event loop, the first one's partials
+        reported on the way."""
         images: list[ProviderImage] = []
         for index in range(max(1, request.n)):
-            art = await asyncio.to_thread(draw_artwork, request, index)
+            art = await asyncio.to_thread(draw, request, index)
             if index == 0 and on_partial is not None and request.partial_images > 0:
                 await self._emit_partials(art, request, on_partial)
             data = await asyncio.to_thread(self._finish, art, request)
             images.append(
                 ProviderImage(data=data, output_format=request.output_format, applied=applied)
             )
-        return ProviderResult(images=images, usage=None, extra={"offline": True})
+        return images
 
     async def _emit_partials(
         self, art: Image.Image, request: GenerationRequest, on_partial: PartialCallback
