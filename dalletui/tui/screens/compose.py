@@ -343,7 +343,7 @@ class ComposeScreen(Screen[None]):
             return
         else:
             panel.add(loaded)
-        if self.query_one("#edit-path", Input).display:
+        if panel.path_open:
             self._close_path_input()
         self._editing_changed()
 

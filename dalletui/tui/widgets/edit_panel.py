@@ -229,16 +229,10 @@ class EditPanel(Widget):
                         tooltip="Remove every image: generate from the prompt alone",
                     )
                 yield Static("", id="edit-estimate", markup=False)
-        yield Input(
-            placeholder="Path or gen:ID (mask:PATH, markup:PATH) · enter adds · esc closes",
-            id="edit-path",
-            suggester=PathSuggester(),
-        )
 
     def on_mount(self) -> None:
         self.border_title = "Edit"
         self.display = False
-        self.query_one("#edit-path", Input).display = False
         self.query_one("#edit-fidelity", Select).display = False
 
     # -- state ----------------------------------------------------------------------------
@@ -309,22 +303,39 @@ class EditPanel(Widget):
     def set_estimate(self, text: str) -> None:
         self.query_one("#edit-estimate", Static).update(printable(text, single_line=True))
 
+    @property
+    def path_open(self) -> bool:
+        """Whether the path input is shown (it is made the first time it is asked for)."""
+        found = self.query("#edit-path")
+        return bool(found) and found.first().display
+
     def open_path_input(self) -> None:
-        path = self.query_one("#edit-path", Input)
+        """Show (the first time: make) the path input and focus it."""
         self.display = True
-        path.display = True
+        found = self.query("#edit-path")
+        if found:
+            path = found.first(Input)
+            path.display = True
+            path.focus()
+            return
+        path = Input(
+            placeholder="Path or gen:ID (mask:PATH, markup:PATH) · enter adds · esc closes",
+            id="edit-path",
+            suggester=PathSuggester(),
+        )
+        self.mount(path)
         path.focus()
 
     def close_path_input(self) -> None:
-        path = self.query_one("#edit-path", Input)
-        path.value = ""
-        path.display = False
+        for path in self.query("#edit-path").results(Input):
+            path.value = ""
+            path.display = False
         self.display = self.editing
 
     # -- drawing --------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        self.display = self.editing or self.query_one("#edit-path", Input).display
+        self.display = self.editing or self.path_open
         first = self.first_image()
         count = len(self.images)
         if first is None:
@@ -389,7 +400,7 @@ class EditPanel(Widget):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "close_path":
-            return self.query_one("#edit-path", Input).display
+            return self.path_open
         if action == "remove":
             return self.query_one("#edit-inputs", OptionList).has_focus or None
         return True
