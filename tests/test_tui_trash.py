@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, TextArea
 
 from dalletui.services.context import Services
 from dalletui.tui import graphics
@@ -289,6 +289,6 @@ async def test_f6_opens_the_trash_even_from_the_prompt_editor(services: Services
     app = make_app(services)  # starts in Compose, the prompt editor focused
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert type(app.focused).__name__ == "TextArea"
+        assert isinstance(app.focused, TextArea) and app.focused.id == "prompt"
         await open_trash(pilot)
         assert "Nothing in the trash" in str(app.screen.query_one("#trash-summary").render())
