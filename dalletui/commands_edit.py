@@ -215,11 +215,7 @@ def _estimate_line(kind: str, request: Any, cost: Any) -> str:
     """``Edit (1 image, gpt-image-1.5): estimated $0.05 from 3 past edits.`` or why unknown."""
     from dalletui.services.usage import cost_phrase
 
-    if cost.basis == "history":
-        edits = f"{cost.samples} past edit" + ("" if cost.samples == 1 else "s")
-        phrase = f"estimated {cost.amount()} from {edits}"
-    else:
-        phrase = cost_phrase(cost)
+    phrase = cost_phrase(cost).replace(", from ", " from ")
     images = f"{request.n} image" + ("" if request.n == 1 else "s")
     what = "Variation" if kind == "variation" else "Edit"
     return printable(f"{what} ({images}, {request.model}): {phrase}.", single_line=True)

@@ -162,6 +162,8 @@ class CostEstimate:
     samples: int = 0
     #: Why the cost is unknown (a phrase), for ``unknown``.
     reason: str = ""
+    #: What the past samples were: ``image`` (generations) or ``edit``.
+    unit: str = "image"
 
     @property
     def known(self) -> bool:
@@ -189,7 +191,7 @@ class CostEstimate:
     @property
     def past_images(self) -> str:
         """``40 past images``: what a ``history`` range was drawn from."""
-        return f"{self.samples} past image" + ("" if self.samples == 1 else "s")
+        return f"{self.samples} past {self.unit}" + ("" if self.samples == 1 else "s")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: amounts as strings (exact), None when unknown."""
@@ -246,15 +248,20 @@ def estimate(
         costs = past_image_costs(db, spec.name, request.size, request.quality, kinds=kinds)
         if not costs and editing:
             reason = (
-                f"an edit also pays for its {len(request.images)} input image tokens; no past "
-                f"edit with {spec.name} at {where} to go by"
+                f"an edit also pays for the tokens of its input images; no past edit with "
+                f"{spec.name} at {where} to go by"
             )
             return CostEstimate(None, None, images, "unknown", reason=reason)
         if not costs:
             reason = f"{spec.name} is priced by tokens; no past image at {where} to go by"
             return CostEstimate(None, None, images, "unknown", reason=reason)
         return CostEstimate(
-            min(costs) * images, max(costs) * images, images, "history", samples=len(costs)
+            min(costs) * images,
+            max(costs) * images,
+            images,
+            "history",
+            samples=len(costs),
+            unit="edit" if editing else "image",
         )
     price = spec.per_image_price(request.quality, request.size)
     if price is None:
