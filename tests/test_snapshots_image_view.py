@@ -7,6 +7,7 @@ every time shown is relative to now and far from a boundary.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,18 @@ NARROW = (80, 24)
 
 @pytest.fixture(autouse=True)
 def _fresh_folder() -> Any:
-    shutil.rmtree(FOLDER, ignore_errors=True)
-    yield
-    shutil.rmtree(FOLDER, ignore_errors=True)
+    """The folder to itself: two test runs on one machine (two checkouts, two Pythons) would
+    otherwise empty it under each other, and a picture would show as "no image". A lock file
+    beside it makes them take turns."""
+    FOLDER.parent.mkdir(parents=True, exist_ok=True)
+    with open(FOLDER.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            shutil.rmtree(FOLDER, ignore_errors=True)
+            yield
+            shutil.rmtree(FOLDER, ignore_errors=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def seed(services: Services) -> None:
