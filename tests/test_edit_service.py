@@ -147,6 +147,10 @@ def test_sources_are_refused_in_one_sentence(
         resolve_source(db, str(tmp_path / "nothing.png"))
     with pytest.raises(ValidationError, match="Name an image"):
         resolve_source(db, "  ")
+    with pytest.raises(ValidationError, match="Cannot use .* as an image"):
+        resolve_source(db, "9" * 5000)  # too long a name (Python 3.13's is_dir raises)
+    with pytest.raises(ValidationError, match="^No file "):
+        resolve_source(db, "a\x00b.png")
 
 
 async def test_a_path_to_our_own_image_links_its_generation(

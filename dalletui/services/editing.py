@@ -88,14 +88,18 @@ def resolve_source(db: DatabaseManager, spec: str | int | Path, role: str = "ima
         except NotFoundError:
             raise ValidationError(f"No generation #{number}.") from None
         return source_of_generation(generation, role)
-    path = Path(str(spec)).expanduser()
     if not str(spec).strip():
         raise ValidationError("Name an image: a file path or gen:ID.")
-    if path.is_dir():
-        raise ValidationError(f"{path} is a folder, not an image.")
-    if not path.is_file():
-        raise ValidationError(f"No file {path}.")
-    resolved = path.resolve()
+    try:
+        path = Path(str(spec)).expanduser()
+        if path.is_dir():
+            raise ValidationError(f"{path} is a folder, not an image.")
+        if not path.is_file():
+            raise ValidationError(f"No file {path}.")
+        resolved = path.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # a name too long, a NUL, a loop
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ValidationError(f"Cannot use {str(spec)[:80]!r} as an image: {reason}.") from None
     ours = db.generation_for_file(str(resolved)) or db.generation_for_file(str(path))
     if ours is not None and ours.deleted_at is None:
         return EditSource(resolved, int(ours.id), role)
