@@ -542,16 +542,19 @@ class GenerationService:
 
     # -- sending again ----------------------------------------------------------------------
 
-    def request_for(self, generation_id: int) -> GenerationRequest:
-        """The request that made generation ``generation_id`` (to send it again)."""
+    def _retryable(self, generation_id: int) -> Generation:
+        """Generation ``generation_id``, refused (one sentence) unless it may be sent again."""
         generation = self.db.get_generation(generation_id)
         if generation.status not in RETRYABLE:
             raise ValidationError(
                 f"Generation #{generation_id} is {generation.status.replace('_', ' ')}; only a "
                 "failed, cancelled, interrupted or possibly billed one can be sent again."
             )
-        if generation.kind in EDIT_KINDS:
-            return self._plan_for(generation).request
+        return generation
+
+    @staticmethod
+    def _request_fields(generation: Generation) -> dict[str, Any]:
+        """The request fields a generation recorded, its columns filling what ``params`` lacks."""
         params = {k: v for k, v in (generation.params or {}).items() if k in REQUEST_FIELDS}
         params["prompt"] = generation.prompt.text
         params.setdefault("model", generation.model)
@@ -559,6 +562,14 @@ class GenerationService:
         params.setdefault("quality", generation.quality)
         params.setdefault("output_format", generation.output_format)
         params.setdefault("background", generation.background)
+        return params
+
+    def request_for(self, generation_id: int) -> GenerationRequest:
+        """The request that made generation ``generation_id`` (to send it again)."""
+        generation = self._retryable(generation_id)
+        if generation.kind in EDIT_KINDS:
+            return self._plan_for(generation).request
+        params = self._request_fields(generation)
         try:
             return GenerationRequest(**params)
         except TypeError as exc:
@@ -601,12 +612,7 @@ class GenerationService:
                 f"{label.capitalize()} does not record the images it was made from."
             )
         stored = generation.params or {}
-        params = {k: v for k, v in stored.items() if k in REQUEST_FIELDS}
-        params.update(prompt=generation.prompt.text, model=generation.model)
-        params.setdefault("size", generation.size)
-        params.setdefault("quality", generation.quality)
-        params.setdefault("output_format", generation.output_format)
-        params.setdefault("background", generation.background)
+        params = {**self._request_fields(generation), "model": generation.model}
         overlay = {source.role: image for source, image in zip(sources, images, strict=True)}
         try:
             request = EditRequest(
@@ -633,13 +639,14 @@ class GenerationService:
         on_wait: WaitCallback | None = None,
     ) -> GenerationOutcome:
         """Send the request of ``generation_id`` again, as a new request (the user's word)."""
-        request = await asyncio.to_thread(self.request_for, generation_id)
-        generation = await asyncio.to_thread(self.db.get_generation, generation_id)
+        generation = await asyncio.to_thread(self._retryable, generation_id)
         if generation.kind in EDIT_KINDS:
+            # Its inputs are read (and their hashes checked) once, here.
             plan = await asyncio.to_thread(self._plan_for, generation)
             return await self.edit(
                 plan, provider=generation.provider, on_partial=on_partial, on_wait=on_wait
             )
+        request = await asyncio.to_thread(self.request_for, generation_id)
         outcome = await self.generate(
             request,
             provider=generation.provider,

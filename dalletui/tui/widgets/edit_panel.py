@@ -205,6 +205,7 @@ class EditPanel(Widget):
         self.images: list[Loaded] = []
         self.overlay: Loaded | None = None  # the mask (role "mask") or markup
         self._fidelities: tuple[str, ...] = ()
+        self._thumbnail_of: Path | None = None  # the file the thumbnail shows
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -356,13 +357,12 @@ class EditPanel(Widget):
         self.post_message(self.Changed(self))
 
     def _show_thumbnail(self, first: Loaded | None) -> None:
-        box = self.query_one("#edit-thumb", Vertical)
         path = None if first is None else first.source.path
-        shown = getattr(box, "_shown_path", None)
-        if path == shown:
+        if path == self._thumbnail_of:
             return
+        self._thumbnail_of = path
+        box = self.query_one("#edit-thumb", Vertical)
         box.remove_children()
-        box._shown_path = path  # type: ignore[attr-defined]
         if path is not None:
             box.mount(graphics.of(self).preview(path, box=THUMB_BOX, classes="thumb"))
 
