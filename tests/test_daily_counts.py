@@ -374,7 +374,7 @@ def test_migration_0005_takes_back_the_uses_of_requests_without_image(home: Path
     path = home / "dalletui.db"
     _database_at_0004(path)
     with DatabaseManager(path) as db:
-        assert db.schema_version() == 8  # 0005, 0006's search indexes, 0007's prefixes, 0008
+        assert db.schema_version() == 9  # 0005, 0006's search indexes, 0007's prefixes, 0008
         fox, from_file = Prompt.get_by_id(1), Prompt.get_by_id(2)
         # 5 uses by 5 requests: 2 brought nothing (cancelled, possibly billed) and go.
         assert (fox.use_count, fox.imported_uses) == (3, 0)
@@ -385,7 +385,7 @@ def test_migration_0005_takes_back_the_uses_of_requests_without_image(home: Path
         assert Prompt.get_by_id(2).use_count == 3
     con = sqlite3.connect(path)
     try:
-        assert con.execute("PRAGMA user_version").fetchone() == (8,)
+        assert con.execute("PRAGMA user_version").fetchone() == (9,)
     finally:
         con.close()
 

@@ -121,7 +121,7 @@ def test_migration_0008_goes_up_on_a_populated_v7_database_and_down_again(home: 
     _v7(path)
     rows_before = _raw(path, "SELECT id, uid, status FROM generations ORDER BY id")
     with DatabaseManager(path) as db:
-        assert db.schema_version() == 8 and db.pragma("user_version") == 8
+        assert db.schema_version() == 9 and db.pragma("user_version") == 9
         assert [g.kind for g in Generation.select().order_by(Generation.id)] == ["generate"] * 2
         assert {"generation_inputs_generation_position", "generation_inputs_parent"} <= set(
             db.index_names()
@@ -132,7 +132,10 @@ def test_migration_0008_goes_up_on_a_populated_v7_database_and_down_again(home: 
 
     database.init(str(path), pragmas={"journal_mode": "wal", "foreign_keys": 1})
     database.connect(reuse_if_open=True)
-    assert Runner(database, str(MIGRATIONS_DIR)).down() == ["0008_lineage"]
+    assert Runner(database, str(MIGRATIONS_DIR)).down("0008_lineage") == [
+        "0009_organize",
+        "0008_lineage",
+    ]
     database.close()
     columns = [row[1] for row in _raw(path, "PRAGMA table_info(generations)")]
     assert "kind" not in columns
@@ -142,7 +145,7 @@ def test_migration_0008_goes_up_on_a_populated_v7_database_and_down_again(home: 
     assert _raw(path, "SELECT generation_id FROM usage_stats ORDER BY id") == [(1,), (2,)]
 
     with DatabaseManager(path) as db:  # and up again
-        assert db.schema_version() == 8 and db.inputs(2) == []
+        assert db.schema_version() == 9 and db.inputs(2) == []
 
 
 def test_a_fresh_database_has_the_schema_of_a_migrated_one(home: Path, tmp_path: Path) -> None:

@@ -53,15 +53,15 @@ def test_pragmas_and_schema_version(db: DatabaseManager) -> None:
     assert db.pragma("foreign_keys") == 1
     assert db.pragma("busy_timeout") == 30_000
     assert db.pragma("synchronous") == 1
-    assert db.schema_version() == 8
-    assert db.pragma("user_version") == 8
+    assert db.schema_version() == 9
+    assert db.pragma("user_version") == 9
 
 
 def test_reopen_runs_no_migration_twice_and_keeps_data(home: Path) -> None:
     with DatabaseManager(home / "dalletui.db") as db:
         db.record_prompt_use("kept across restarts")
     with DatabaseManager(home / "dalletui.db") as db:
-        assert db.schema_version() == 8
+        assert db.schema_version() == 9
         assert db.counts()["prompts"] == 1
 
 

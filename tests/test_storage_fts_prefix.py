@@ -104,7 +104,7 @@ def test_migrating_a_v6_database_adds_one_letter_prefixes_and_finds_the_same(v6:
     assert any(row_id % 7 == 0 for row_id in before["fts a*"])  # the index holds the trashed
     assert not any(row_id % 7 == 0 for row_id in before["app a"])  # the History does not
     with DatabaseManager(v6) as db:
-        assert db.schema_version() == 8
+        assert db.schema_version() == 9
     sql = _fts_sql(v6)
     assert "prefix='1 2 3'" in sql
     assert 'content="prompts"' in sql and "tokenize='unicode61 remove_diacritics 2'" in sql
@@ -127,6 +127,7 @@ def test_the_migration_goes_down_and_up_again(v6: Path) -> None:
     database.init(str(v6), pragmas={"journal_mode": "wal", "foreign_keys": 1})
     database.connect(reuse_if_open=True)
     assert Runner(database, str(MIGRATIONS_DIR)).down(target="0007_fts_one_letter_prefix") == [
+        "0009_organize",
         "0008_lineage",
         "0007_fts_one_letter_prefix",
     ]
@@ -140,7 +141,7 @@ def test_the_migration_goes_down_and_up_again(v6: Path) -> None:
     ]
     assert _snapshot(v6) == before
     with DatabaseManager(v6) as db:
-        assert db.schema_version() == 8
+        assert db.schema_version() == 9
     assert "prefix='1 2 3'" in _fts_sql(v6)
     assert _snapshot(v6) == before
     _raw(v6, "INSERT INTO prompts_fts(prompts_fts, rank) VALUES ('integrity-check', 1)")

@@ -210,7 +210,7 @@ def test_the_migration_goes_down_and_up_again(home: Path, new_york: None) -> Non
     assert "uid" not in {row[1] for row in _raw(path, "PRAGMA table_info(generations)")}
     db = DatabaseManager(path).open()
     try:
-        assert db.schema_version() == 8
+        assert db.schema_version() == 9
         assert db.count_prompts(PromptQuery(text="owl")) == 1
     finally:
         db.close()

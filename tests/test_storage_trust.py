@@ -67,7 +67,7 @@ def test_migration_keeps_spend_and_makes_the_ledger_append_only(home: Path) -> N
     _old_database(path)
     db = DatabaseManager(path).open()
     try:
-        assert db.schema_version() == code_schema_version() == 8
+        assert db.schema_version() == code_schema_version() == 9
         assert db.usage_totals().cost == Decimal("0.0213")
         assert {u.request_key for u in UsageStat.select()} == {"k"}
         # The prompt holding an OSC 52 sequence was cleaned and merged into "a cat".
@@ -90,14 +90,14 @@ def test_a_newer_database_is_refused_and_left_byte_identical(home: Path) -> None
     DatabaseManager(path).open().close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 9")
-    conn.execute("INSERT INTO schema_migration (name, applied) VALUES ('0009_future', '2027')")
+    conn.execute("INSERT INTO schema_migration (name, applied) VALUES ('0010_future', '2027')")
     conn.commit()
     conn.close()
     before = path.read_bytes()
     with pytest.raises(StorageError) as refused:
         DatabaseManager(path).open()
     message = str(refused.value)
-    assert "newer dalletui" in message and "9" in message and "up to 8" in message
+    assert "newer dalletui" in message and "10" in message and "up to 9" in message
     assert path.read_bytes() == before
     wal = path.with_name(path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0

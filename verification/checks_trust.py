@@ -81,18 +81,20 @@ def check_ledger(home: Path) -> None:
 def check_newer_database(home: Path) -> None:
     from dalletui.errors import StorageError
     from dalletui.storage import DatabaseManager
+    from dalletui.storage.database import code_schema_version
 
+    newer = code_schema_version() + 1
     path = home / "dalletui.db"
     DatabaseManager(path).open().close()
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 9")
+    conn.execute(f"PRAGMA user_version = {newer}")
     conn.commit()
     conn.close()
     before = path.read_bytes()
     try:
         DatabaseManager(path).open()
     except StorageError as exc:
-        assert "newer dalletui" in str(exc) and "9" in str(exc), exc
+        assert "newer dalletui" in str(exc) and str(newer) in str(exc), exc
     else:
         raise AssertionError("a newer database was opened")
     assert path.read_bytes() == before

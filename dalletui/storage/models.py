@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from peewee import (
     BooleanField,
     CharField,
+    CompositeKey,
     DateTimeField,
     DecimalField,
     ForeignKeyField,
@@ -264,6 +265,13 @@ class Prompt(BaseModel):
     notes = TextField(default="")
     #: Set when the prompt is in the trash (restorable until purged).
     deleted_at = UTCDateTimeField(null=True, index=True)
+    #: The prompt this one was made from (reused and changed, or an edit's); 0009.
+    parent_prompt = ForeignKeyField(
+        "self", null=True, on_delete="SET NULL", backref="child_prompts", index=False
+    )
+    #: The near-duplicate key (folded case, space, punctuation, word order); None until
+    #: computed; 0009.
+    family_key = TextField(null=True)
 
     DATETIME_FIELDS = ("created_at", "last_used_at", "deleted_at")
 
@@ -476,6 +484,8 @@ class Generation(BaseModel):
     deleted_at = UTCDateTimeField(null=True, index=True)
     #: ``generate``, ``edit`` or ``variation`` (its inputs are ``GenerationInput`` rows).
     kind = TextField(default="generate")
+    #: A note on the image (0009).
+    note = TextField(default="")
 
     DATETIME_FIELDS = ("created_at", "started_at", "finished_at", "deleted_at")
 
@@ -575,6 +585,65 @@ class GenerationInput(BaseModel):
             if value is not None and value < 0:
                 problems.append(f"An input's {label} cannot be negative.")
         return problems
+
+
+class Tag(BaseModel):
+    """A tag, as first written (``name``); ``name_key`` (case-folded) makes it one tag."""
+
+    name = TextField()
+    name_key = TextField(unique=True)
+    created_at = UTCDateTimeField(default=now)
+
+    DATETIME_FIELDS = ("created_at",)
+
+    class Meta:
+        table_name = "tags"
+
+
+class PromptTag(BaseModel):
+    """One prompt tagged with one tag (0009; deleted with either)."""
+
+    prompt = ForeignKeyField(Prompt, on_delete="CASCADE", backref="tag_links", index=False)
+    tag = ForeignKeyField(Tag, on_delete="CASCADE", backref="prompt_links", index=False)
+    created_at = UTCDateTimeField(default=now)
+
+    DATETIME_FIELDS = ("created_at",)
+
+    class Meta:
+        table_name = "prompt_tags"
+        primary_key = CompositeKey("prompt", "tag")
+        without_rowid = True
+
+
+class Collection(BaseModel):
+    """A named, ordered list of prompts and images (``name_key``: case-folded, unique)."""
+
+    uid = CharField(max_length=32, unique=True, default=new_uid)
+    name = TextField()
+    name_key = TextField(unique=True)
+    description = TextField(default="")
+    created_at = UTCDateTimeField(default=now)
+    updated_at = UTCDateTimeField(default=now)
+
+    DATETIME_FIELDS = ("created_at", "updated_at")
+
+    class Meta:
+        table_name = "collections"
+
+
+class CollectionItem(BaseModel):
+    """One entry of a collection, in order: a prompt or a generation (exactly one)."""
+
+    collection = ForeignKeyField(Collection, on_delete="CASCADE", backref="items", index=False)
+    position = IntegerField()
+    prompt = ForeignKeyField(Prompt, null=True, on_delete="CASCADE", index=False)
+    generation = ForeignKeyField(Generation, null=True, on_delete="CASCADE", index=False)
+    added_at = UTCDateTimeField(default=now)
+
+    DATETIME_FIELDS = ("added_at",)
+
+    class Meta:
+        table_name = "collection_items"
 
 
 class UsageStat(BaseModel):
@@ -689,4 +758,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     GenerationInput,
     UsageStat,
     ImportJournal,
+    Tag,
+    PromptTag,
+    Collection,
+    CollectionItem,
 )
