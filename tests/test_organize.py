@@ -3,18 +3,25 @@ and migration 0009 on a populated v8 database."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
+from playhouse.migrations import Runner
 
 from dalletui.cli import main
 from dalletui.config import Settings
 from dalletui.errors import NotFoundError, ValidationError
 from dalletui.services.context import Services, open_services
+from dalletui.services.exchange import ExportOptions, ImportRefused
 from dalletui.services.organize import ItemRef
-from dalletui.storage import DatabaseManager
-from dalletui.storage.models import CollectionItem, Generation, Tag
+from dalletui.storage import DatabaseManager, PromptQuery
+from dalletui.storage.database import MIGRATIONS_DIR
+from dalletui.storage.models import CollectionItem, Generation, Tag, database
 from dalletui.storage.organize import NOTE_MAX_CHARS, TAG_MAX_CHARS, clean_tag
 from dalletui.storage.trash import TrashRef
 
@@ -398,3 +405,243 @@ def test_cli_output_is_printable(capsys: pytest.CaptureFixture[str], settings: S
         services.close()
     _, out, _ = run(capsys, "collection", "show", "evil")
     assert "\x1b" not in out and "\x07" not in out
+
+
+# -- export and import -----------------------------------------------------------------------
+
+
+def _export(services: Services, **options: Any) -> dict[str, Any]:
+    data, _ = services.exchange.export_bytes(ExportOptions(**options))
+    return json.loads(data)
+
+
+def _content(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k != "exported_at"}
+
+
+def _organized(services: Services) -> dict[str, int]:
+    """Tags, collections and a note: fox and cat tagged, a collection of cat, gen fox, fox."""
+    db, organize = services.db, services.organize
+    fox, cat = (_generation(db, t) for t in ("a fox", "a cat"))
+    organize.tag([fox.prompt_id, cat.prompt_id], ["Animal"])
+    organize.tag([fox.prompt_id], ["Red  Fur"])
+    organize.create_collection("Best", "the best ones")
+    organize.add(
+        "best",
+        [
+            ItemRef("prompt", cat.prompt_id),
+            ItemRef("generation", fox.id),
+            ItemRef("prompt", fox.prompt_id),
+        ],
+    )
+    organize.set_note(ItemRef("generation", fox.id), "print this")
+    return {"fox": fox.prompt_id, "gen_fox": fox.id, "cat": cat.prompt_id}
+
+
+def _write(document: dict[str, Any], path: Path) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_tags_collections_and_notes_round_trip(services: Services, tmp_path: Path) -> None:
+    _organized(services)
+    document = _export(services)
+    tags = {p["text"]: p["tags"] for p in document["prompts"]}
+    assert tags == {"a fox": ["Animal", "Red Fur"], "a cat": ["Animal"]}
+    notes = {g["note"] for g in document["generations"]}
+    assert notes == {"print this", ""}
+    (collection,) = document["collections"]
+    hashes = {p["text"]: p["text_hash"] for p in document["prompts"]}
+    fox_uid = next(g["uid"] for g in document["generations"] if g["note"])
+    assert (collection["name"], collection["description"]) == ("Best", "the best ones")
+    assert [(i["position"], i["prompt"], i["generation"]) for i in collection["items"]] == [
+        (0, hashes["a cat"], None),
+        (1, None, fox_uid),
+        (2, hashes["a fox"], None),
+    ]
+    path = _write(document, tmp_path / "all.json")
+
+    with contextlib.closing(open_services(Settings(home=tmp_path / "other"))) as other:
+        summary = other.exchange.import_file(path)
+        assert (summary.tags, summary.collections, summary.collection_items) == (3, 1, 3)
+        assert "3 tags, 1 collections (3 items)" in summary.line("all.json")
+        assert _content(_export(other)) == _content(document)
+        counts = other.db.counts()
+        again = other.exchange.import_file(path)  # twice: nothing changes
+        assert (again.tags, again.collections, again.collection_items, again.notes) == (0,) * 4
+        assert other.db.counts() == counts
+        assert _content(_export(other)) == _content(document)
+        view = other.organize.collection("best")
+        assert [e.text for e in view.items] == ["a cat", "a fox", "a fox"]
+        assert [e.kind for e in view.items] == ["prompt", "generation", "prompt"]
+
+
+def test_an_import_merges_into_what_is_here(services: Services, tmp_path: Path) -> None:
+    """A collection of the same name gains the missing items at its end; tags match in any
+    case; a local note is kept, an empty one filled."""
+    ids = _organized(services)
+    path = _write(_export(services), tmp_path / "all.json")
+    with contextlib.closing(open_services(Settings(home=tmp_path / "other"))) as other:
+        other.exchange.import_file(path)
+        fox = other.db.get_generation(1)
+        other.organize.set_note(ItemRef("generation", fox.id), "")
+        other.organize.remove("best", [ItemRef("prompt", fox.prompt_id)])
+        other.organize.untag([fox.prompt_id], ["red fur"])
+        summary = other.exchange.import_file(path)
+        assert (summary.tags, summary.collection_items, summary.notes) == (1, 1, 1)
+        assert other.organize.tags_of(fox.prompt_id) == ["Animal", "Red Fur"]
+        assert other.db.get_generation(fox.id).note == "print this"
+        assert [e.ref for e in other.organize.collection("best").items][-1] == str(fox.prompt_id)
+
+    third = tmp_path / "third"
+    with contextlib.closing(open_services(Settings(home=third))) as here:
+        cat = here.db.record_prompt_use("a cat").id
+        here.organize.tag([cat], ["ANIMAL"])
+        here.organize.create_collection("BEST")
+        here.organize.add("best", [ItemRef("prompt", cat)])
+        here.exchange.import_file(path)
+        assert [t.name for t in here.organize.tags()] == ["ANIMAL", "Red Fur"]
+        (summary,) = here.organize.collections()
+        assert (summary.name, summary.count) == ("BEST", 3)  # the cat once
+    assert ids
+
+
+def test_an_export_without_organising_still_imports(services: Services, tmp_path: Path) -> None:
+    _organized(services)
+    document = _export(services)
+    del document["collections"]  # as a dalletui before schema 9 wrote it
+    for record in document["prompts"]:
+        del record["tags"]
+    for record in document["generations"]:
+        del record["note"]
+    path = _write(document, tmp_path / "old.json")
+    with contextlib.closing(open_services(Settings(home=tmp_path / "other"))) as other:
+        assert other.exchange.import_file(path).generations == 2
+        assert other.organize.tags() == [] and other.organize.collections() == []
+        assert {g.note for g in Generation.select()} == {""}
+
+
+def test_json_lines_carry_collections(services: Services, tmp_path: Path) -> None:
+    _organized(services)
+    data, summary = services.exchange.export_bytes(ExportOptions(format="jsonl"))
+    assert summary.collections == 1
+    lines = [json.loads(line) for line in data.decode().splitlines()]
+    assert [line["type"] for line in lines][-2:] == ["collection", "end"]
+    path = tmp_path / "all.jsonl"
+    path.write_bytes(data)
+    with contextlib.closing(open_services(Settings(home=tmp_path / "other"))) as other:
+        assert other.exchange.import_file(path).collection_items == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d["prompts"][0].update(tags=["a,b"]), r"prompts\[0\]\.tags\[0\]: .*comma"),
+        (lambda d: d["prompts"][0].update(tags=["x" * 65]), "the limit is 64"),
+        (lambda d: d["prompts"][0].update(tags="animal"), "must be a list of text"),
+        (lambda d: d["collections"][0]["items"][0].update(generation="0" * 32), "one prompt or"),
+        (lambda d: d["collections"][0]["items"][1].update(position=0), "same position"),
+        (lambda d: d["collections"][0].update(name=" "), "needs a name"),
+        (lambda d: d["collections"].append(dict(d["collections"][0])), "appears twice"),
+        (lambda d: d["generations"][0].update(note="x" * 10_001), "over"),
+    ],
+)
+def test_bad_organising_in_a_file_is_refused(
+    services: Services, tmp_path: Path, change: Any, problem: str
+) -> None:
+    _organized(services)
+    document = _export(services)
+    change(document)
+    path = _write(document, tmp_path / "bad.json")
+    with contextlib.closing(open_services(Settings(home=tmp_path / "other"))) as other:
+        with pytest.raises(ImportRefused, match=problem):
+            other.exchange.import_file(path)
+        assert other.db.counts()["prompts"] == 0
+
+
+# -- migration 0009 --------------------------------------------------------------------------
+
+
+def _raw(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _v8(path: Path) -> None:
+    """A populated database at schema 8 (lineage, before organising)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    database.init(str(path), pragmas={"journal_mode": "wal", "foreign_keys": 1})
+    database.connect(reuse_if_open=True)
+    Runner(database, str(MIGRATIONS_DIR)).up(target="0008_lineage")
+    database.pragma("user_version", 8)
+    stamp = "2026-11-20 10:00:00.000000+00:00"
+    database.execute_sql(
+        "INSERT INTO prompts (id, text, text_hash, created_at, last_used_at, use_count, "
+        "is_favorite, notes) VALUES (1, 'a fox', ?, ?, ?, 3, 1, 'old note')",
+        (hashlib.sha256(b"a fox").hexdigest(), stamp, stamp),
+    )
+    for gid in (1, 2):
+        database.execute_sql(
+            "INSERT INTO generations (id, uid, prompt_id, request_key, image_index, provider, "
+            "model, size, quality, output_format, background, status, params, created_at, kind) "
+            "VALUES (?, ?, 1, 'k', 0, 'offline', 'gpt-image-1-mini', '1024x1024', 'low', "
+            "'png', 'auto', 'succeeded', '{}', ?, 'generate')",
+            (gid, f"{gid:032x}", stamp),
+        )
+        database.execute_sql(
+            "INSERT INTO usage_stats (uid, generation_id, kind, model, provider, "
+            "input_text_tokens, input_image_tokens, output_image_tokens, output_text_tokens, "
+            "total_tokens, cost, price_basis, prices, created_at) VALUES (?, ?, 'image', "
+            "'gpt-image-1-mini', 'offline', 0, 0, 0, 0, 0, '0.01', 'offline', '{}', ?)",
+            (f"{gid + 100:032x}", gid, stamp),
+        )
+    database.execute_sql(
+        "INSERT INTO generation_inputs (generation_id, position, role, parent_generation_id) "
+        "VALUES (2, 0, 'image', 1)"
+    )
+    database.close()
+
+
+PROMPT_ROWS = "SELECT id, text, text_hash, use_count, is_favorite, notes FROM prompts"
+GENERATION_ROWS = "SELECT id, uid, status, kind FROM generations ORDER BY id"
+LEDGER = "SELECT uid, generation_id, cost FROM usage_stats ORDER BY id"
+
+
+def test_migration_0009_up_on_a_populated_v8_database_down_and_up(home: Path) -> None:
+    path = home / "dalletui.db"
+    _v8(path)
+    before = [_raw(path, sql) for sql in (PROMPT_ROWS, GENERATION_ROWS, LEDGER)]
+    with DatabaseManager(path) as db:
+        assert db.schema_version() == 9 and db.pragma("user_version") == 9
+        assert {"tags", "prompt_tags", "collections", "collection_items"} <= set(db.table_names())
+        assert db.get_generation(1).note == "" and db.get_prompt(1).notes == "old note"
+        assert [r.parent_generation_id for r in db.inputs(2)] == [1]
+        db.tag_prompts([1], ["fox"])
+        db.create_collection("Keep")
+        db.add_to_collection("keep", generation_id=2)
+        db.set_generation_note(1, "hello")
+        assert [p.id for p in db.search_prompts(PromptQuery(text="fox")).items] == [1]
+    assert [_raw(path, sql) for sql in (PROMPT_ROWS, GENERATION_ROWS, LEDGER)] == before
+
+    database.init(str(path), pragmas={"journal_mode": "wal", "foreign_keys": 1})
+    database.connect(reuse_if_open=True)
+    assert Runner(database, str(MIGRATIONS_DIR)).down("0009_organize") == ["0009_organize"]
+    database.close()
+    assert "note" not in [row[1] for row in _raw(path, "PRAGMA table_info(generations)")]
+    assert not _raw(path, "SELECT name FROM sqlite_master WHERE name IN ('tags', 'collections')")
+    # Rows, the ledger's links and the lineage are as they were; the prompts' FTS triggers too.
+    assert [_raw(path, sql) for sql in (PROMPT_ROWS, GENERATION_ROWS, LEDGER)] == before
+    assert _raw(path, "SELECT parent_generation_id FROM generation_inputs") == [(1,)]
+    triggers = _raw(path, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    assert triggers
+
+    with DatabaseManager(path) as db:  # and up again
+        assert db.schema_version() == 9
+        assert [p.id for p in db.search_prompts(PromptQuery(text="fox")).items] == [1]
+        assert db.tags_with_counts() == [] and db.list_collections() == []
+        assert db.get_generation(1).note == ""
+        assert [r.parent_generation_id for r in db.inputs(2)] == [1]
+    assert [_raw(path, sql) for sql in (PROMPT_ROWS, GENERATION_ROWS, LEDGER)] == before
