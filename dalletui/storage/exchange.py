@@ -262,7 +262,7 @@ class ExchangeStore(StoreBase):
         tags_of = self._export_tags(selected)
         prompts = []
         for row in prompt_rows:
-            record = _plain(row, drop=("deleted_at", "parent_prompt", "family_key"))
+            record = _plain(row, drop=("deleted_at",))
             record["tags"] = tags_of.get(row["id"], [])
             prompts.append(record)
         return ExportRows(
