@@ -492,6 +492,7 @@ def _load_extensions() -> None:
         "dalletui.commands_exchange",
         "dalletui.commands_templates",
         "dalletui.commands_edit",
+        "dalletui.commands_organize",
     ):
         try:
             importlib.import_module(module)

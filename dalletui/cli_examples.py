@@ -50,6 +50,28 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "favorite": ("dalletui favorite 12", "dalletui favorite 12 --off"),
     "import-prompts": ("dalletui import-prompts prompts.txt", "dalletui import-prompts old.txt.gz"),
     "delete": ("dalletui delete prompt 12", "dalletui delete generation 34"),
+    # -- tags, collections, notes
+    "tag": ('dalletui tag 12 portrait "night sky"', "dalletui tag 12 portrait --rm"),
+    "tags": ("dalletui tags", "dalletui tags --json"),
+    "collection list": ("dalletui collection list", "dalletui collection list --json"),
+    "collection show": ('dalletui collection show "best foxes" --json',),
+    "collection add": (
+        'dalletui collection add "best foxes" 12 gen:34',
+        'dalletui collection add "best foxes" gen:35 --at 0',
+    ),
+    "collection rm": ('dalletui collection rm "best foxes" gen:34',),
+    "collection move": ('dalletui collection move "best foxes" 12 0',),
+    "collection create": (
+        'dalletui collection create "best foxes" --description "for the calendar"',
+    ),
+    "collection rename": ('dalletui collection rename "best foxes" "foxes 2027"',),
+    "collection delete": ('dalletui collection delete "best foxes" --yes',),
+    "note": (
+        'dalletui note 12 "try it at dawn too"',
+        'dalletui note gen:34 "the print for the hall"',
+        "dalletui note gen:34 - < note.txt",
+        "dalletui note 12 ''",
+    ),
     # -- the trash
     "trash list": ("dalletui trash list", "dalletui trash list --json"),
     "trash restore": ("dalletui trash restore prompt:12 generation:34",),

@@ -14,6 +14,7 @@ from dalletui.services.exchange import ExchangeService
 from dalletui.services.generation import GenerationService
 from dalletui.services.history import HistoryService
 from dalletui.services.image_import import ImageImportService
+from dalletui.services.organize import OrganizeService
 from dalletui.services.templates import TemplateService
 from dalletui.services.trash import TrashService
 from dalletui.services.usage import UsageService
@@ -36,6 +37,7 @@ class Services:
     trash: TrashService
     batches: BatchService
     exchange: ExchangeService
+    organize: OrganizeService
 
     @property
     def image_import(self) -> ImageImportService:
@@ -77,6 +79,7 @@ def open_services(settings: Settings, notice: Callable[[str], None] | None = Non
         trash=trash,
         batches=BatchService(db, generation, templates),
         exchange=ExchangeService(db, images, secrets=[settings.api_key]),
+        organize=OrganizeService(db),
     )
 
 

@@ -1,8 +1,9 @@
 """DatabaseManager: the one façade callers use, made of small stores (one job each).
 
 Lifecycle lives here: connection, pragmas, migrations, the schema version, and refusing a
-database written by a newer dalletui. Prompts, templates, batches, generations, lineage, usage,
-trash and maintenance live in their own modules and are mixed into this class.
+database written by a newer dalletui. Prompts, templates, batches, generations, lineage,
+organising (tags, collections, notes), usage, trash and maintenance live in their own modules and
+are mixed into this class.
 
 Peewee keeps one connection per thread, so Textual thread workers get their own; WAL mode lets
 readers and the writer work side by side. One manager is open per process (models are bound to
@@ -29,6 +30,7 @@ from dalletui.storage.imported import ImportedImageStore
 from dalletui.storage.lineage import LineageStore
 from dalletui.storage.maintenance import MaintenanceStore
 from dalletui.storage.models import ALL_MODELS, database
+from dalletui.storage.organize import OrganizeStore
 from dalletui.storage.prompts import (
     IMPORT_CHUNK,
     ImportSummary,
@@ -89,6 +91,7 @@ class DatabaseManager(
     ExchangeStore,
     ImportedImageStore,
     LineageStore,
+    OrganizeStore,
     StoreBase,
 ):
     """Owns the SQLite database of one dalletui home."""

@@ -23,12 +23,17 @@ from dalletui.storage.base import StoreBase, guarded
 from dalletui.storage.models import (
     Batch,
     BatchItem,
+    Collection,
+    CollectionItem,
     Generation,
     GenerationInput,
     Prompt,
+    PromptTag,
+    Tag,
     Template,
     TemplateVariable,
     UsageStat,
+    now,
 )
 from dalletui.storage.prompts import PromptQuery
 from dalletui.timeutil import local
@@ -54,6 +59,8 @@ class ExportRows:
     batches: list[dict[str, Any]]
     usage: list[dict[str, Any]]
     filtered: bool = False
+    #: Every collection, its items naming prompts by text hash and generations by uid.
+    collections: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +80,9 @@ class ImportBundle:
     variables: list[dict[str, Any]] = field(default_factory=list)
     batches: list[dict[str, Any]] = field(default_factory=list)
     usage: list[dict[str, Any]] = field(default_factory=list)
+    #: Collections (by uid) with ``items`` naming ``prompt`` (a text hash) or ``generation``
+    #: (a uid); prompts carry ``tags`` (names) and generations ``note``.
+    collections: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,12 @@ class MergeResult:
     conflicts: list[Conflict] = field(default_factory=list)
     #: Generation uid -> the id it got here (new generations only).
     new_generation_ids: dict[str, int] = field(default_factory=dict)
+    #: Tags put on prompts, collections made, items put in collections, notes of generations
+    #: already here that were empty and got the file's.
+    tags: int = 0
+    collections: int = 0
+    collection_items: int = 0
+    notes: int = 0
     #: Generations already here whose file paths a ``PathRepair`` was applied to (by uid).
     repaired: set[str] = field(default_factory=set)
 
@@ -243,8 +259,14 @@ class ExchangeStore(StoreBase):
             record["batch"] = batch_uids.get(row["batch_id"])
             usage.append(record)
 
+        tags_of = self._export_tags(selected)
+        prompts = []
+        for row in prompt_rows:
+            record = _plain(row, drop=("deleted_at",))
+            record["tags"] = tags_of.get(row["id"], [])
+            prompts.append(record)
         return ExportRows(
-            prompts=[_plain(p, drop=("deleted_at",)) for p in prompt_rows],
+            prompts=prompts,
             generations=generations,
             templates=[_plain(t) for t in Template.select().order_by(Template.id).dicts()],
             variables=[
@@ -253,7 +275,52 @@ class ExchangeStore(StoreBase):
             batches=batches,
             usage=usage,
             filtered=filtered,
+            collections=self._export_collections(hashes),
         )
+
+    @staticmethod
+    def _export_tags(prompts: Any) -> dict[int, list[str]]:
+        """The tag names of ``prompts`` (a subquery of ids), by prompt id."""
+        rows = (
+            PromptTag.select(PromptTag.prompt, Tag.name)
+            .join(Tag, on=(PromptTag.tag == Tag.id))
+            .where(PromptTag.prompt.in_(prompts))
+            .order_by(PromptTag.prompt, Tag.name_key)
+            .tuples()
+        )
+        found: dict[int, list[str]] = {}
+        for prompt_id, name in rows:
+            found.setdefault(prompt_id, []).append(name)
+        return found
+
+    @staticmethod
+    def _export_collections(hashes: dict[int, str]) -> list[dict[str, Any]]:
+        """Every collection with its items in order. An item whose prompt or image is in the
+        trash or left out by a filter is still named: an import links it if it is there."""
+        uids = dict(
+            Generation.select(Generation.id, Generation.uid)
+            .join(CollectionItem, on=(CollectionItem.generation == Generation.id))
+            .tuples()
+        )
+        items: dict[int, list[dict[str, Any]]] = {}
+        select = CollectionItem.select().order_by(
+            CollectionItem.collection, CollectionItem.position
+        )
+        for row in select.dicts():
+            items.setdefault(row["collection"], []).append(
+                {
+                    "position": row["position"],
+                    "prompt": hashes.get(row["prompt"]) if row["prompt"] else None,
+                    "generation": uids.get(row["generation"]) if row["generation"] else None,
+                    "added_at": row["added_at"],
+                }
+            )
+        collections = []
+        for row in Collection.select().order_by(Collection.id).dicts():
+            record = _plain(row, drop=("name_key",))
+            record["items"] = items.get(row["id"], [])
+            collections.append(record)
+        return collections
 
     @staticmethod
     def _export_inputs(generations: Any) -> dict[int, list[dict[str, Any]]]:
@@ -342,6 +409,9 @@ class ExchangeStore(StoreBase):
             )
             self._merge_inputs(bundle.generations, generation_ids, result)
             self._merge_usage(bundle.usage, generation_ids, batch_ids, result)
+            self._merge_tags(bundle.prompts, prompt_ids, result)
+            self._merge_notes(bundle.generations, result)
+            self._merge_collections(bundle.collections, prompt_ids, generation_ids, result)
             self._repair_paths(repairs or {}, result)
             if before_commit is not None:
                 before_commit(result)
@@ -388,6 +458,7 @@ class ExchangeStore(StoreBase):
         new = []
         for record in records:
             here = found.get(record["text_hash"])
+            record = {k: v for k, v in record.items() if k != "tags"}
             if here is None:
                 new.append({**record, "deleted_at": None})
                 continue
@@ -502,6 +573,7 @@ class ExchangeStore(StoreBase):
                 continue
             values = {k: v for k, v in record.items() if k not in ("batch", "batch_item", "inputs")}
             values.setdefault("kind", "generate")
+            values.setdefault("note", "")
             values["id"] = next_id
             values["prompt"] = prompt_ids[record["prompt"]]
             batch_uid = record.get("batch")
@@ -596,6 +668,122 @@ class ExchangeStore(StoreBase):
             new.append(values)
         self._insert(UsageStat, new)
         result.usage += len(new)
+
+    def _merge_tags(
+        self, records: list[dict[str, Any]], prompt_ids: dict[str, int], result: MergeResult
+    ) -> None:
+        """Put the file's tags on its prompts (a tag here in any case is the same tag)."""
+        wanted: dict[str, str] = {}
+        for record in records:
+            for name in record.get("tags") or ():
+                wanted.setdefault(name.casefold(), name)
+        if not wanted:
+            return
+        keys = sorted(wanted)
+        tag_ids: dict[str, int] = {}
+        for chunk in _chunks(keys):
+            tag_ids.update(Tag.select(Tag.name_key, Tag.id).where(Tag.name_key.in_(chunk)).tuples())
+        missing = [
+            {"name": wanted[k], "name_key": k, "created_at": now()}
+            for k in keys
+            if k not in tag_ids
+        ]
+        self._insert(Tag, missing)
+        for chunk in _chunks(keys):
+            tag_ids.update(Tag.select(Tag.name_key, Tag.id).where(Tag.name_key.in_(chunk)).tuples())
+        links = {
+            (prompt_ids[r["text_hash"]], tag_ids[name.casefold()])
+            for r in records
+            for name in r.get("tags") or ()
+        }
+        have: set[tuple[int, int]] = set()
+        ids = sorted({pid for pid, _ in links})
+        for chunk in _chunks(ids):
+            have.update(
+                PromptTag.select(PromptTag.prompt, PromptTag.tag)
+                .where(PromptTag.prompt.in_(list(chunk)))
+                .tuples()
+            )
+        new = [
+            {"prompt": pid, "tag": tid, "created_at": now()} for pid, tid in sorted(links - have)
+        ]
+        self._insert(PromptTag, new)
+        result.tags += len(new)
+
+    def _merge_notes(self, records: list[dict[str, Any]], result: MergeResult) -> None:
+        """A generation already here with no note gets the file's (a local note is kept)."""
+        for record in records:
+            if record["uid"] in result.new_generation_ids or not record.get("note"):
+                continue
+            result.notes += (
+                Generation.update(note=record["note"])
+                .where((Generation.uid == record["uid"]) & (Generation.note == ""))
+                .execute()
+            )
+
+    def _merge_collections(
+        self,
+        records: list[dict[str, Any]],
+        prompt_ids: dict[str, int],
+        generation_ids: dict[str, int],
+        result: MergeResult,
+    ) -> None:
+        """Collections match by uid, else by name (any case); one not here is made. Its items
+        not there yet are added after those it has, in the file's order; an item naming a
+        prompt or image found neither in the file nor here is left out."""
+        if not records:
+            return
+        items = [i for r in records for i in r.get("items") or ()]
+        self._local_prompt_ids((i.get("prompt") for i in items), prompt_ids)
+        wanted = {i["generation"] for i in items if i.get("generation")}
+        generation_ids = {
+            **generation_ids,
+            **self._ids_by_uid(Generation, sorted(wanted - set(generation_ids))),
+        }
+        for record in records:
+            here = Collection.get_or_none(Collection.uid == record["uid"]) or (
+                Collection.get_or_none(Collection.name_key == record["name"].casefold())
+            )
+            if here is None:
+                here = Collection.create(
+                    uid=record["uid"],
+                    name=record["name"],
+                    name_key=record["name"].casefold(),
+                    description=record.get("description") or "",
+                    created_at=record["created_at"],
+                    updated_at=record["updated_at"],
+                )
+                result.collections += 1
+            rows = list(
+                CollectionItem.select(
+                    CollectionItem.prompt, CollectionItem.generation, CollectionItem.position
+                )
+                .where(CollectionItem.collection == here.id)
+                .tuples()
+            )
+            have = {("p", p) for p, _g, _pos in rows if p} | {("g", g) for _p, g, _pos in rows if g}
+            position = max((pos for _p, _g, pos in rows), default=-1) + 1
+            new = []
+            for given in sorted(record.get("items") or (), key=lambda i: i["position"]):
+                if given.get("prompt"):
+                    key, value = ("p", prompt_ids.get(given["prompt"]))
+                else:
+                    key, value = ("g", generation_ids.get(given.get("generation") or ""))
+                if value is None or (key, value) in have:
+                    continue
+                have.add((key, value))
+                new.append(
+                    {
+                        "collection": here.id,
+                        "position": position,
+                        "prompt": value if key == "p" else None,
+                        "generation": value if key == "g" else None,
+                        "added_at": given.get("added_at") or now(),
+                    }
+                )
+                position += 1
+            self._insert(CollectionItem, new)
+            result.collection_items += len(new)
 
     def _repair_paths(self, repairs: Mapping[str, PathRepair], result: MergeResult) -> None:
         """Apply each repair whose row still records what it was planned against."""

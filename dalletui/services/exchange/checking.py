@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from dalletui.errors import ValidationError
 from dalletui.services.exchange.reading import _escapes
 from dalletui.services.exchange.schema import (
     _HASH,
@@ -42,6 +43,7 @@ from dalletui.storage.models import (
     normalize_prompt,
     prompt_hash,
 )
+from dalletui.storage.organize import clean_collection_name, clean_note, clean_tag
 from dalletui.timeutil import local
 
 
@@ -152,6 +154,19 @@ def _check_record(section: str, raw: Any, where: str, at: str) -> dict[str, Any]
         if prompt_hash(text) != record["text_hash"]:
             raise _refuse(where, f"{at}.text_hash: does not match the prompt's text")
         record["text"] = text
+        record["tags"] = _checked_tags(record["tags"], where, f"{at}.tags")
+    if section == "generations":
+        record["note"] = clean_note(record["note"])
+    if section == "collections":
+        try:
+            record["name"] = clean_collection_name(record["name"])[0]
+        except ValidationError as exc:
+            raise _refuse(where, f"{at}.name: {str(exc).rstrip('.')}") from None
+        record["description"] = clean_note(record["description"])
+    if section == "collection_items" and (record["prompt"] is None) == (
+        record["generation"] is None
+    ):
+        raise _refuse(where, f"{at}: an item names one prompt or one generation")
     model = MODELS[section]
     values = {k: v for k, v in record.items() if k not in _REFERENCES and k in model._meta.fields}
     problems = model(**values).problems()
@@ -162,6 +177,18 @@ def _check_record(section: str, raw: Any, where: str, at: str) -> dict[str, Any]
     if section == "inputs" and all(record[k] is None for k in ("parent", "file_path", "sha256")):
         raise _refuse(where, f"{at}: an input needs a parent, a file_path or a sha256")
     return record
+
+
+def _checked_tags(names: list[str], where: str, spot: str) -> list[str]:
+    """Tag names as the store keeps them, each once (any case); a bad one refuses the file."""
+    found: dict[str, str] = {}
+    for index, name in enumerate(names):
+        try:
+            shown, key = clean_tag(name)
+        except ValidationError as exc:
+            raise _refuse(where, f"{spot}[{index}]: {str(exc).rstrip('.')}") from None
+        found.setdefault(key, shown)
+    return list(found.values())
 
 
 def _fresh(value: Any) -> Any:
@@ -322,6 +349,14 @@ def _check_references(bundle: ImportBundle, where: str, places: dict[tuple[str, 
     unique("batches", "uid")
     unique("generations", "uid")
     unique("usage", "uid")
+    unique("collections", "uid")
+    names: set[str] = set()
+    for index, record in enumerate(bundle.collections):
+        key = record["name"].casefold()
+        if key in names:
+            at = places[("collections", index)]
+            raise _refuse(where, f"{at}.name: {_quoted(record['name'])} appears twice")
+        names.add(key)
     positions = {b["uid"]: {i["position"] for i in b["items"]} for b in bundle.batches}
     for index, record in enumerate(bundle.generations):
         at = places[("generations", index)]

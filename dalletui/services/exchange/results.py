@@ -31,6 +31,7 @@ class ExportSummary:
     variables: int = 0
     batches: int = 0
     usage: int = 0
+    collections: int = 0
     images: int = 0
     #: Images a generation records but that were not found to put in the zip.
     missing_images: int = 0
@@ -42,7 +43,9 @@ class ExportSummary:
         line = (
             f"Exported {self.prompts:,} prompts, {self.generations:,} generations{images}, "
             f"{self.usage:,} usage rows, {self.templates:,} templates, {self.variables:,} "
-            f"variables, {self.batches:,} batches to {shown}."
+            f"variables, {self.batches:,} batches"
+            + (f", {self.collections:,} collections" if self.collections else "")
+            + f" to {shown}."
         )
         if self.missing_images and self.format == "zip":
             line += f" {self.missing_images:,} image files were missing and are not in it."
@@ -72,6 +75,11 @@ class ImportSummary:
     variables: int = 0
     batches: int = 0
     skipped_batches: int = 0
+    #: Tags put on prompts, collections made, items added to collections, notes filled in.
+    tags: int = 0
+    collections: int = 0
+    collection_items: int = 0
+    notes: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
     #: What went wrong after the database committed (an image that could not be moved in).
     problems: list[str] = field(default_factory=list)
@@ -82,9 +90,21 @@ class ImportSummary:
             f"Imported {shown}: {self.new_prompts:,} new prompts, {self.merged_prompts:,} "
             f"merged, {self.generations:,} generations ({self.images_copied:,} images copied), "
             f"{self.usage:,} usage rows, {self.templates:,} templates, {self.variables:,} "
-            f"variables, {self.batches:,} batches{restored}; {len(self.conflicts):,} conflicts "
+            f"variables, {self.batches:,} batches{restored}{self._organized()}; "
+            f"{len(self.conflicts):,} conflicts "
             "kept local."
         )
+
+    def _organized(self) -> str:
+        """', 3 tags, 1 collection (4 items), 2 notes': only what the import brought."""
+        parts = []
+        if self.tags:
+            parts.append(f"{self.tags:,} tags")
+        if self.collections or self.collection_items:
+            parts.append(f"{self.collections:,} collections ({self.collection_items:,} items)")
+        if self.notes:
+            parts.append(f"{self.notes:,} notes")
+        return "".join(", " + part for part in parts)
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)

@@ -21,6 +21,8 @@ from dalletui.storage.models import (
     BaseModel,
     Batch,
     BatchItem,
+    Collection,
+    CollectionItem,
     Generation,
     GenerationInput,
     Prompt,
@@ -28,6 +30,7 @@ from dalletui.storage.models import (
     TemplateVariable,
     UsageStat,
 )
+from dalletui.storage.organize import NOTE_MAX_CHARS
 
 FORMAT_NAME = "dalletui-export"
 FORMAT_VERSION = 1
@@ -36,7 +39,15 @@ EXPORT_FORMATS = ("json", "jsonl", "csv")
 ZIP_DOCUMENTS = {"export.json": "json", "export.jsonl": "jsonl"}
 IMAGES_PREFIX = "images/"
 #: Record types in the order they are written (what is referred to comes first).
-SECTIONS = ("templates", "variables", "prompts", "batches", "generations", "usage")
+SECTIONS = (
+    "templates",
+    "variables",
+    "prompts",
+    "batches",
+    "generations",
+    "usage",
+    "collections",
+)
 #: JSON Lines ``type`` of each section's records.
 LINE_TYPES = {
     "template": "templates",
@@ -45,6 +56,7 @@ LINE_TYPES = {
     "batch": "batches",
     "generation": "generations",
     "usage": "usage",
+    "collection": "collections",
 }
 SECTION_TYPES = {section: kind for kind, section in LINE_TYPES.items()}
 
@@ -148,6 +160,8 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
         "use_count": _COUNT,
         "is_favorite": Spec("bool"),
         "notes": _s(TEXT_MAX_CHARS, required=False, default=""),
+        # Tags (schema 0009), by name; a file written before has none.
+        "tags": Spec("strings", required=False, default=[]),
     },
     "batches": {
         "uid": Spec("uid"),
@@ -209,6 +223,8 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
         # Lineage (schema 0008); a file written before has neither: a plain generation.
         "kind": _s(16, required=False, default="generate"),
         "inputs": Spec("items", required=False, default=[], of="inputs"),
+        # A note on the image (schema 0009).
+        "note": _s(NOTE_MAX_CHARS, required=False, default=""),
     },
     "inputs": {
         "position": _COUNT,
@@ -241,6 +257,21 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
         "priced_at": _TIME_NULL,
         "created_at": _TIME,
     },
+    # Collections (schema 0009): items name a prompt by text hash or a generation by uid.
+    "collections": {
+        "uid": Spec("uid"),
+        "name": _s(NAME_MAX_CHARS),
+        "description": _s(NOTE_MAX_CHARS, required=False, default=""),
+        "created_at": _TIME,
+        "updated_at": _TIME,
+        "items": Spec("items", required=False, default=[], of="collection_items"),
+    },
+    "collection_items": {
+        "position": _COUNT,
+        "prompt": Spec("hash", null=True, required=False),
+        "generation": Spec("uid", null=True, required=False),
+        "added_at": _TIME_NULL,
+    },
 }
 #: The model whose ``problems()`` checks each record's values (enums, ranges).
 MODELS: dict[str, type[BaseModel]] = {
@@ -252,11 +283,13 @@ MODELS: dict[str, type[BaseModel]] = {
     "generations": Generation,
     "inputs": GenerationInput,
     "usage": UsageStat,
+    "collections": Collection,
+    "collection_items": CollectionItem,
 }
 #: Fields that name other records: not model fields, so not given to ``problems()``.
 _REFERENCES = {"prompt", "batch", "batch_item", "generation", "template", "items", "inputs"}
 #: Sections whose records carry nested records (``items`` specs), counted against the limit.
-NESTED = {"batches": "items", "generations": "inputs"}
+NESTED = {"batches": "items", "generations": "inputs", "collections": "items"}
 HEADER_KEYS = {"format", "version", "app_version", "exported_at", "filters"}
 
 

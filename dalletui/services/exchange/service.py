@@ -177,6 +177,7 @@ class ExchangeService:
             "batches": [_export_record("batches", r) for r in rows.batches],
             "generations": generations,
             "usage": [_export_record("usage", r) for r in rows.usage],
+            "collections": [_export_record("collections", r) for r in rows.collections],
         }
         summary = ExportSummary(
             format=options.format,
@@ -186,6 +187,7 @@ class ExchangeService:
             variables=len(rows.variables),
             batches=len(rows.batches),
             usage=len(rows.usage),
+            collections=len(rows.collections),
             missing_images=missing,
         )
         return document, summary, sorted(files.items())
@@ -334,6 +336,10 @@ def _fill(summary: ImportSummary, result: MergeResult) -> None:
         "variables",
         "batches",
         "skipped_batches",
+        "tags",
+        "collections",
+        "collection_items",
+        "notes",
     ):
         setattr(summary, name, getattr(result, name))
     summary.conflicts = list(result.conflicts)
