@@ -16,7 +16,8 @@ they cross near the square root of the history's size (measured: ~500 matches of
 ~750 of 100k).
 
 All SQL here is plain text with ``?`` parameters: user text (the FTS expression, the LIKE
-pattern, the model, dates, the cursor) is only ever bound, never formatted in.
+pattern, the model, dates, tag and collection names, the cursor) is only ever bound, never
+formatted in.
 """
 
 from __future__ import annotations
@@ -89,6 +90,50 @@ def _stored(value: dt.datetime) -> Any:
     return Prompt.last_used_at.db_value(value)  # the one stored text form of a moment
 
 
+#: Tags by name key (``= ?``, or a prefix range ``>= ? AND < ?``: the key index serves both).
+_TAGGED = (
+    "(SELECT pt.prompt_id FROM prompt_tags AS pt JOIN tags AS t ON t.id = pt.tag_id WHERE {key})"
+)
+#: A collection's prompts: those in it, and those with an image in it (not in the trash).
+_COLLECTED = (
+    "(SELECT ci.prompt_id FROM collection_items AS ci"
+    " JOIN collections AS c ON c.id = ci.collection_id"
+    " WHERE {key} AND ci.prompt_id IS NOT NULL"
+    " UNION SELECT g.prompt_id FROM collection_items AS ci"
+    " JOIN collections AS c ON c.id = ci.collection_id"
+    " JOIN generations AS g ON g.id = ci.generation_id"
+    " WHERE {key} AND g.deleted_at IS NULL)"
+)
+#: Past every character a key can hold: ``prefix + _TOP`` bounds the keys starting with prefix.
+_TOP = "\U0010ffff"
+
+
+def _key_match(column: str, key: str) -> tuple[str, list[Any]]:
+    if key.endswith("*"):
+        prefix = key.rstrip("*")
+        return f"{column} >= ? AND {column} < ?", [prefix, prefix + _TOP]
+    return f"{column} = ?", [key]
+
+
+def organized_subqueries(query: PromptQuery) -> list[tuple[bool, str, list[Any]]]:
+    """The tag and collection filters of ``query``: (negated, subquery of prompt ids, params).
+
+    Plain SQL with ``?`` parameters, shared by ``where`` and ``_prompt_conditions``.
+    """
+    found: list[tuple[bool, str, list[Any]]] = []
+    for keys, negated, template, column in (
+        (query.tags, False, _TAGGED, "t.name_key"),
+        (query.without_tags, True, _TAGGED, "t.name_key"),
+        (query.collections, False, _COLLECTED, "c.name_key"),
+        (query.without_collections, True, _COLLECTED, "c.name_key"),
+    ):
+        for key in keys:
+            condition, params = _key_match(column, key)
+            repeats = template.count("{key}")
+            found.append((negated, template.format(key=condition), params * repeats))
+    return found
+
+
 def where(query: PromptQuery) -> tuple[list[str], list[Any]]:
     """The filters of ``query`` on ``prompts AS p``: SQL terms (ANDed) and their parameters.
 
@@ -125,6 +170,9 @@ def where(query: PromptQuery) -> tuple[list[str], list[Any]]:
     if query.until:
         terms.append("p.last_used_at < ?")
         params.append(_stored(query.until))
+    for negated, subquery, values in organized_subqueries(query):
+        terms.append(f"p.id {'NOT ' if negated else ''}IN {subquery}")
+        params += values
     return terms, params
 
 
