@@ -136,6 +136,11 @@ def test_parse_operators() -> None:
     assert both.until == dt.datetime(2026, 11, 21).astimezone()
 
 
+def test_an_operator_inside_a_phrase_is_text() -> None:
+    parsed = parse('"red tag:x fox" owl')
+    assert parsed.tags == () and parsed.text == '"red tag:x fox" owl'
+
+
 def test_unknown_names_are_plain_words() -> None:
     for text in ("style:noir", 'foo:"bar baz"', "16:9", "http://x.org", "text:fox", "rowid:1"):
         parsed = parse(text)
