@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -409,3 +410,24 @@ def test_cli_refuses_an_unusable_operator_in_one_sentence(
     assert code != 0 and out == ""
     assert err.count("\n") == 1 and err.strip().endswith(".")
     assert "Traceback" not in err
+
+
+def test_plan_for_tags_follows_the_sizes(db: DatabaseManager) -> None:
+    """A rare tag sorts its few ids; a tag on most prompts walks the recency index."""
+    db.import_prompts([f"common word n{i}" for i in range(400)])
+    rows = list(Prompt.select())
+    for row in rows[:2]:
+        tag(row, "rare")
+    for row in rows:
+        tag(row, "everywhere")
+    for text, plan in [
+        ("tag:rare", "sort"),
+        ("tag:rare common", "sort"),
+        ("tag:everywhere", "walk"),
+        ("tag:everywhere common", "walk"),
+        ("-tag:rare common", "walk"),  # a negation narrows little: the text's own rule
+    ]:
+        query = PromptQuery.from_search(text, prefix_last=False)
+        assert db._search_plan(query) == plan, text
+        ids = [p.id for p in db.search_prompts(dataclasses.replace(query, limit=1000)).items]
+        assert db.count_prompts_capped(query).count == len(ids) == db.count_prompts(query)

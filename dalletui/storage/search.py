@@ -142,6 +142,13 @@ def where(query: PromptQuery) -> tuple[list[str], list[Any]]:
     """
     terms = ["p.deleted_at IS NULL"]
     params: list[Any] = []
+    # Tags and collections first: with ``NOT INDEXED`` SQLite drives from the first IN list,
+    # and a tag's few prompts beat a common prefix's many (``tag:x a``: 18 ms, not 45).
+    organized = organized_subqueries(query)
+    for negated, subquery, values in organized:
+        if not negated:
+            terms.append(f"p.id IN {subquery}")
+            params += values
     text = query.text.strip()
     if text:
         expression = fts.match_expression(query.text, prefix_last=query.prefix_last)
@@ -170,9 +177,10 @@ def where(query: PromptQuery) -> tuple[list[str], list[Any]]:
     if query.until:
         terms.append("p.last_used_at < ?")
         params.append(_stored(query.until))
-    for negated, subquery, values in organized_subqueries(query):
-        terms.append(f"p.id {'NOT ' if negated else ''}IN {subquery}")
-        params += values
+    for negated, subquery, values in organized:
+        if negated:
+            terms.append(f"p.id NOT IN {subquery}")
+            params += values
     return terms, params
 
 
@@ -212,10 +220,15 @@ def page_ids_sql(query: PromptQuery, limit: int, plan: str) -> tuple[str, list[A
     return sql, [*params, limit]
 
 
-def count_sql(query: PromptQuery, cap: int) -> tuple[str, list[Any]]:
-    """How many prompts match ``query``, counted up to ``cap`` rows."""
+def count_sql(query: PromptQuery, cap: int, plan: str = "planner") -> tuple[str, list[Any]]:
+    """How many prompts match ``query``, counted up to ``cap`` rows (``plan``: "sort" drives
+    from the first IN list, as ``page_ids_sql``'s; "planner" leaves it to SQLite)."""
     terms, params = where(query)
-    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM prompts AS p WHERE {' AND '.join(terms)} LIMIT ?)"
+    hint = HINT[plan][query.order]
+    sql = (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM prompts AS p{hint}"
+        f" WHERE {' AND '.join(terms)} LIMIT ?)"
+    )
     return sql, [*params, cap]
 
 
