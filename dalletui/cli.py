@@ -138,7 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     history = sub.add_parser("history", help="list prompts from history, newest first")
-    history.add_argument("--search", "-s", metavar="QUERY", default="", help="full-text search")
+    history.add_argument(
+        "--search",
+        "-s",
+        metavar="QUERY",
+        default="",
+        help='full-text search: words, "phrases", prefix*, and tag:NAME -tag:NAME '
+        'in:"COLLECTION" is:fav model:MODEL after:DATE before:DATE',
+    )
     history.add_argument("--favorites", "-f", action="store_true", help="only starred prompts")
     history.add_argument("--model", help="only prompts generated with this model")
     history.add_argument("--order", choices=("recent", "uses"), default="recent")

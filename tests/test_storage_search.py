@@ -132,6 +132,22 @@ def test_hostile_queries_never_raise(filled: DatabaseManager, query: str) -> Non
     assert filled.counts()["prompts"] == len(PROMPTS)
 
 
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_as_operator_values_never_raise(
+    filled: DatabaseManager, query: str
+) -> None:
+    """Each hostile string behind (and beside) every operator: filters or problems, no error."""
+    forms = [f"{op}:{query}" for op in ("tag", "-tag", "in", "-in", "is", "model", "before")]
+    forms += [f'in:"{query}"', f"after:{query} fox", f"{query} tag:x", f"tag:x {query}"]
+    for text in forms:
+        for prefix_last in (True, False):
+            parsed = PromptQuery.from_search(text, prefix_last=prefix_last)
+            assert isinstance(filled.search_prompts(parsed).items, list)
+            assert filled.count_prompts(parsed) >= 0
+            assert filled.count_prompts_capped(parsed).count >= 0
+    assert filled.counts()["prompts"] == len(PROMPTS)
+
+
 def test_hostile_list_is_long_enough() -> None:
     assert len(HOSTILE) >= 30
 

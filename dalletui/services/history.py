@@ -478,10 +478,13 @@ class HistoryService:
 
         The search text is taken as typed: the last word is not widened to a prefix as it is
         while the user types in the TUI (``cyber*`` asks for one). ``until`` is exclusive.
+        Its operators (``tag:x``, ``in:"name"``, ``is:fav``, ``model:``, ``before:``,
+        ``after:``; ``storage.search_syntax``) narrow as the flags do; one that cannot be used
+        is a ``ValidationError`` (a script should not get a wider list than it asked for).
         Rows carry ``generation_count`` for the JSON output.
         """
-        query = PromptQuery(
-            text=text,
+        query = PromptQuery.from_search(
+            text,
             favorites_only=favorites,
             model=model,
             order=order,
@@ -490,6 +493,8 @@ class HistoryService:
             until=until,
             prefix_last=False,
         )
+        if query.problems:
+            raise ValidationError(query.problems[0])
         return self.db.search_prompts(query).items
 
     def count(self, query: PromptQuery) -> int:

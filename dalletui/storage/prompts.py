@@ -6,6 +6,7 @@ re-exported here, where callers have always found them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from peewee import SQL, NodeList
 
 from dalletui import timeutil
 from dalletui.errors import ValidationError
-from dalletui.storage import fts, search
+from dalletui.storage import fts, search, search_syntax
 from dalletui.storage.base import StoreBase, guarded
 from dalletui.storage.models import (
     Generation,
@@ -53,6 +54,45 @@ class PromptQuery:
     limit: int = 50
     after: tuple[Any, int] | None = None  # (sort value, id) of the last row of the previous page
     prefix_last: bool = True
+    #: Tag and collection name keys (``search_syntax.name_key``; a trailing ``*`` is a prefix):
+    #: every tag of ``tags`` and every collection of ``collections``, none of the ``without_``.
+    tags: tuple[str, ...] = ()
+    without_tags: tuple[str, ...] = ()
+    collections: tuple[str, ...] = ()
+    without_collections: tuple[str, ...] = ()
+    #: What the search text asked for that could not be used (``from_search``): one sentence each.
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def from_search(cls, search_text: str, **fields: Any) -> PromptQuery:
+        """The query for what the user typed: its operators (``search_syntax``) become filters,
+        ANDed with ``fields`` (the pickers' or flags'); the rest is the text searched.
+
+        A ``model:`` typed wins over a ``model`` field; dates narrow (the later start, the
+        earlier end). What cannot be used is left out and said in ``problems``.
+        """
+        base = cls(**fields)
+        parsed = search_syntax.parse(search_text, prefix_last=base.prefix_last)
+        since = [m for m in (base.since, parsed.since) if m is not None]
+        until = [m for m in (base.until, parsed.until) if m is not None]
+        return dataclasses.replace(
+            base,
+            text=parsed.text,
+            favorites_only=base.favorites_only or parsed.favorites,
+            model=parsed.model or base.model,
+            since=max(since) if since else None,
+            until=min(until) if until else None,
+            tags=(*base.tags, *parsed.tags),
+            without_tags=(*base.without_tags, *parsed.without_tags),
+            collections=(*base.collections, *parsed.collections),
+            without_collections=(*base.without_collections, *parsed.without_collections),
+            problems=(*base.problems, *parsed.problems),
+        )
+
+    @property
+    def organized(self) -> bool:
+        """True when tags or collections narrow the query."""
+        return bool(self.tags or self.without_tags or self.collections or self.without_collections)
 
 
 @dataclass(frozen=True)
@@ -181,6 +221,9 @@ class PromptStore(PromptImportStore, StoreBase):
             conditions.append(Prompt.last_used_at >= query.since)
         if query.until:
             conditions.append(Prompt.last_used_at < query.until)
+        for negated, subquery, params in search.organized_subqueries(query):
+            ids = SQL(subquery, params)
+            conditions.append(Prompt.id.not_in(ids) if negated else Prompt.id.in_(ids))
         return conditions
 
     @guarded
@@ -217,14 +260,46 @@ class PromptStore(PromptImportStore, StoreBase):
         if query.since or query.until:
             return "planner"
         text = query.text.strip()
+        expression = (
+            fts.match_expression(query.text, prefix_last=query.prefix_last) if text else None
+        )
+        if query.tags or query.collections:
+            return self._organized_plan(query, expression)
         if not text:
             return "walk"
-        expression = fts.match_expression(query.text, prefix_last=query.prefix_last)
         if expression is None:
             return "walk"  # LIKE: a filter on the walk
         # Counted as far as the total will ask (``search.fts_count`` keeps it for that call).
         matches = search.fts_count(self.db, expression, search.COUNT_CAP + 1)
         return "walk" if matches >= search.walk_from(self.db) else "sort"
+
+    def _organized_plan(self, query: PromptQuery, expression: str | None) -> str:
+        """ "walk" or "sort" for a query narrowed by tags or collections (and maybe FTS text).
+
+        The walk reads about ``page × history / matches`` index entries; the sort reads every
+        member of the sets it intersects. With the sets' sizes counted (capped; the tag's,
+        the collection's, the FTS matches) and the matches estimated as if the sets were
+        independent, walk when ``matches × members ≥ WALK_FACTOR² × history``: for FTS text
+        alone that is the text-only rule (``matches ≥ WALK_FACTOR × √history``). Measured on
+        37k prompts with 1,000 tagged: ``tag:x a`` walks (6 ms, sorting took 43), ``tag:x
+        zebra`` sorts (0.2 ms, walking took 13).
+        """
+        (history,) = self.db.execute_sql("SELECT max(rowid) FROM prompts").fetchone()
+        history = max(1, history or 0)
+        sizes = []
+        cap = search.COUNT_CAP + 1
+        for negated, subquery, params in search.organized_subqueries(query):
+            if not negated:
+                sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {subquery} LIMIT ?)"
+                (n,) = self.db.execute_sql(sql, [*params, cap]).fetchone()
+                sizes.append(int(n))
+        if expression is not None:
+            sizes.append(search.fts_count(self.db, expression, cap))
+        matches = float(history)
+        for n in sizes:
+            matches *= n / history
+        walk = matches * sum(sizes) >= search.WALK_FACTOR**2 * history
+        return "walk" if walk else "sort"
 
     @guarded
     def count_prompts_capped(
@@ -244,11 +319,18 @@ class PromptStore(PromptImportStore, StoreBase):
             or query.has_generations is not None
             or query.since
             or query.until
+            or query.organized
         )
         if expression and only_text and not self._any_trashed():
             n = search.fts_count(self.db, expression, cap + 1)
         else:
-            sql, params = search.count_sql(query, cap + 1)
+            # Narrowed by tags or collections alone: count from their few ids, not the planner's
+            # pick (it builds the FTS list and probes it: ``tag:x a`` 18 ms, not 65).
+            alone = (query.tags or query.collections) and not (
+                query.favorites_only or query.model or query.has_generations is not None
+            )
+            plan = "sort" if alone and not (query.since or query.until) else "planner"
+            sql, params = search.count_sql(query, cap + 1, plan)
             (n,) = self.db.execute_sql(sql, params).fetchone()
         return PromptTotal(count=min(n, cap), exact=n <= cap)
 

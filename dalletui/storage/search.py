@@ -16,7 +16,8 @@ they cross near the square root of the history's size (measured: ~500 matches of
 ~750 of 100k).
 
 All SQL here is plain text with ``?`` parameters: user text (the FTS expression, the LIKE
-pattern, the model, dates, the cursor) is only ever bound, never formatted in.
+pattern, the model, dates, tag and collection names, the cursor) is only ever bound, never
+formatted in.
 """
 
 from __future__ import annotations
@@ -89,6 +90,50 @@ def _stored(value: dt.datetime) -> Any:
     return Prompt.last_used_at.db_value(value)  # the one stored text form of a moment
 
 
+#: Tags by name key (``= ?``, or a prefix range ``>= ? AND < ?``: the key index serves both).
+_TAGGED = (
+    "(SELECT pt.prompt_id FROM prompt_tags AS pt JOIN tags AS t ON t.id = pt.tag_id WHERE {key})"
+)
+#: A collection's prompts: those in it, and those with an image in it (not in the trash).
+_COLLECTED = (
+    "(SELECT ci.prompt_id FROM collection_items AS ci"
+    " JOIN collections AS c ON c.id = ci.collection_id"
+    " WHERE {key} AND ci.prompt_id IS NOT NULL"
+    " UNION SELECT g.prompt_id FROM collection_items AS ci"
+    " JOIN collections AS c ON c.id = ci.collection_id"
+    " JOIN generations AS g ON g.id = ci.generation_id"
+    " WHERE {key} AND g.deleted_at IS NULL)"
+)
+#: Past every character a key can hold: ``prefix + _TOP`` bounds the keys starting with prefix.
+_TOP = "\U0010ffff"
+
+
+def _key_match(column: str, key: str) -> tuple[str, list[Any]]:
+    if key.endswith("*"):
+        prefix = key.rstrip("*")
+        return f"{column} >= ? AND {column} < ?", [prefix, prefix + _TOP]
+    return f"{column} = ?", [key]
+
+
+def organized_subqueries(query: PromptQuery) -> list[tuple[bool, str, list[Any]]]:
+    """The tag and collection filters of ``query``: (negated, subquery of prompt ids, params).
+
+    Plain SQL with ``?`` parameters, shared by ``where`` and ``_prompt_conditions``.
+    """
+    found: list[tuple[bool, str, list[Any]]] = []
+    for keys, negated, template, column in (
+        (query.tags, False, _TAGGED, "t.name_key"),
+        (query.without_tags, True, _TAGGED, "t.name_key"),
+        (query.collections, False, _COLLECTED, "c.name_key"),
+        (query.without_collections, True, _COLLECTED, "c.name_key"),
+    ):
+        for key in keys:
+            condition, params = _key_match(column, key)
+            repeats = template.count("{key}")
+            found.append((negated, template.format(key=condition), params * repeats))
+    return found
+
+
 def where(query: PromptQuery) -> tuple[list[str], list[Any]]:
     """The filters of ``query`` on ``prompts AS p``: SQL terms (ANDed) and their parameters.
 
@@ -97,6 +142,13 @@ def where(query: PromptQuery) -> tuple[list[str], list[Any]]:
     """
     terms = ["p.deleted_at IS NULL"]
     params: list[Any] = []
+    # Tags and collections first: with ``NOT INDEXED`` SQLite drives from the first IN list,
+    # and a tag's few prompts beat a common prefix's many (``tag:x a``: 18 ms, not 45).
+    organized = organized_subqueries(query)
+    for negated, subquery, values in organized:
+        if not negated:
+            terms.append(f"p.id IN {subquery}")
+            params += values
     text = query.text.strip()
     if text:
         expression = fts.match_expression(query.text, prefix_last=query.prefix_last)
@@ -125,6 +177,10 @@ def where(query: PromptQuery) -> tuple[list[str], list[Any]]:
     if query.until:
         terms.append("p.last_used_at < ?")
         params.append(_stored(query.until))
+    for negated, subquery, values in organized:
+        if negated:
+            terms.append(f"p.id NOT IN {subquery}")
+            params += values
     return terms, params
 
 
@@ -164,10 +220,15 @@ def page_ids_sql(query: PromptQuery, limit: int, plan: str) -> tuple[str, list[A
     return sql, [*params, limit]
 
 
-def count_sql(query: PromptQuery, cap: int) -> tuple[str, list[Any]]:
-    """How many prompts match ``query``, counted up to ``cap`` rows."""
+def count_sql(query: PromptQuery, cap: int, plan: str = "planner") -> tuple[str, list[Any]]:
+    """How many prompts match ``query``, counted up to ``cap`` rows (``plan``: "sort" drives
+    from the first IN list, as ``page_ids_sql``'s; "planner" leaves it to SQLite)."""
     terms, params = where(query)
-    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM prompts AS p WHERE {' AND '.join(terms)} LIMIT ?)"
+    hint = HINT[plan][query.order]
+    sql = (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM prompts AS p{hint}"
+        f" WHERE {' AND '.join(terms)} LIMIT ?)"
+    )
     return sql, [*params, cap]
 
 

@@ -265,9 +265,12 @@ class HistoryScreen(Screen[None]):
     ) -> None:
         if not self.pager.take(ask, page):
             return
+        query = filters.query()
         if filters.active:
             empty = "No prompt matches."
             self._empty_hint = "No prompt matches: change the search or the filters."
+            if query.problems:  # an operator left out (a date that is none): say which
+                empty = self._empty_hint = f"{empty} {query.problems[0]}"
         else:
             empty = "No prompts yet."
             self._empty_hint = "No prompts yet. Write one in Compose (F2); it will show here."
@@ -275,7 +278,7 @@ class HistoryScreen(Screen[None]):
             page.items,
             has_more=page.next_cursor is not None,
             keep_id=keep_id,
-            search=filters.text,
+            search=query.text,  # the words, not the operators, are highlighted
             empty_text=empty,
         )
 
@@ -307,8 +310,11 @@ class HistoryScreen(Screen[None]):
         narrowed = self.filters.describe()
         title = f"{count} · {narrowed}" if narrowed else count
         self.prompt_list.border_title = Content(printable(title, single_line=True))
+        problems = self.filters.query().problems
         self.prompt_list.border_subtitle = (
-            f"{len(self.prompt_list):,} loaded"
+            Content(printable(problems[0], single_line=True))
+            if problems
+            else f"{len(self.prompt_list):,} loaded"
             if total and len(self.prompt_list) < total.count
             else ""
         )

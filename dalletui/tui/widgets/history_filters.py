@@ -51,8 +51,8 @@ class HistoryFilters:
         return None
 
     def query(self, limit: int = 100, after: Any = None) -> PromptQuery:
-        return PromptQuery(
-            text=self.text,
+        return PromptQuery.from_search(
+            self.text,
             favorites_only=self.favorites_only,
             model=self.model,
             since=self.since(),
@@ -95,7 +95,8 @@ class FilterBar(Horizontal):
             compact=True,
             select_on_focus=False,
             tooltip="Full-text search; the last word matches as a prefix while you type. "
-            "escape returns to the list",
+            'Also tag:NAME -tag:NAME in:"COLLECTION" is:fav model:MODEL after:DATE '
+            "before:DATE (YYYY-MM-DD). escape returns to the list",
         )
         yield Select(
             [("Any model", ANY_MODEL)],
