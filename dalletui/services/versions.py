@@ -12,7 +12,12 @@ from typing import Any
 
 from dalletui.services.prompt_diff import DiffSegment, render_plain, word_diff
 from dalletui.storage import DatabaseManager
-from dalletui.storage.models import Prompt
+from dalletui.storage.models import Prompt, normalize_prompt
+
+
+def same_prompt(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are recorded as one prompt (the same normalised text)."""
+    return normalize_prompt(a) == normalize_prompt(b)
 
 
 @dataclass(frozen=True)

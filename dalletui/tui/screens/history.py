@@ -482,7 +482,7 @@ class HistoryScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="reuse", exit_on_error=False)
     def _reuse(self, prompt_id: int, text: str) -> None:
         params = self.services.history.reuse(prompt_id)
-        self.app.call_from_thread(self.post_message, ReusePrompt(text, params))
+        self.app.call_from_thread(self.post_message, ReusePrompt(text, params, prompt_id=prompt_id))
 
     def action_favorite(self) -> None:
         prompt = self.prompt_list.highlighted
