@@ -19,8 +19,8 @@ from dalletui.tui import graphics
 from dalletui.tui.app import DalleTuiApp, make_app
 from dalletui.tui.screens.compose import ComposeScreen
 from dalletui.tui.screens.history import HistoryScreen
-from tests.test_daily_image_view import settle, wait_until
 from tests.test_daily_image_view import open_history as open_daily_history
+from tests.test_daily_image_view import settle, wait_until
 
 # -- the diff ---------------------------------------------------------------------------------
 
