@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -195,3 +196,29 @@ async def test_history_detail_shows_family_and_walks(
         )
         await pilot.press("n")
         await wait_until(pilot, lambda: screen.prompt_list.highlighted.id == b.id)
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+
+
+def test_cli_history_family(capsys: pytest.CaptureFixture[str], settings: Any) -> None:
+    from dalletui.cli import main
+
+    db = DatabaseManager(settings.home / "dalletui.db").open()
+    a = db.record_prompt_use("a cat on a mat")
+    b = db.record_prompt_use("a dog on a mat", parent_id=a.id)
+    c = db.record_prompt_use("a dog on a red mat", parent_id=b.id)
+    db.record_prompt_use("a \x1b[31mdog\x1b[0m on a mat, night", parent_id=b.id)
+    db.close()
+    assert main(["history", "--family", str(b.id)]) == 0
+    out = capsys.readouterr().out
+    assert f"  #{a.id:<6} a cat on a mat\n" in out
+    assert f"> #{b.id:<6} a [-cat-]{{+dog+}} on a mat\n" in out
+    assert f"  #{c.id:<6} a dog on a {{+red +}}mat\n" in out
+    assert "Made from it (2):" in out and "\x1b" not in out
+    assert main(["history", "--family", str(c.id), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in data["ancestors"]] == [a.id, b.id]
+    assert data["prompt"]["plain_diff"] == "a dog on a {+red +}mat"
+    assert data["prompt"]["parent_id"] == b.id and data["children"] == []
+    assert main(["history", "--family", "999"]) != 0
