@@ -222,3 +222,36 @@ def test_cli_history_family(capsys: pytest.CaptureFixture[str], settings: Any) -
     assert data["prompt"]["plain_diff"] == "a dog on a {+red +}mat"
     assert data["prompt"]["parent_id"] == b.id and data["children"] == []
     assert main(["history", "--family", "999"]) != 0
+
+
+# -- export and import ------------------------------------------------------------------------
+
+
+def test_exchange_carries_parents(tmp_path: Any) -> None:
+    from tests.test_exchange import export_document, import_file, opened
+
+    source, target = tmp_path / "a", tmp_path / "b"
+    with opened(source) as services:
+        a = services.db.record_prompt_use("a cat on a mat")
+        b = services.db.record_prompt_use("a dog on a mat", parent_id=a.id)
+        services.db.record_prompt_use("a dog on a red mat", parent_id=b.id)
+    document = export_document(source)
+    by_text = {p["text"]: p for p in document["prompts"]}
+    assert by_text["a cat on a mat"]["parent"] is None
+    assert by_text["a dog on a mat"]["parent"] == by_text["a cat on a mat"]["text_hash"]
+    path = tmp_path / "out.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    import_file(target, path)
+    with opened(target) as services:
+        c = Prompt.get(Prompt.text == "a dog on a red mat")
+        family = services.history.family(c.id)
+        assert [r.text for r in family.ancestors] == ["a cat on a mat", "a dog on a mat"]
+    # a file without parents (older dalletui) imports as before
+    for record in document["prompts"]:
+        del record["parent"]
+    path.write_text(json.dumps(document), encoding="utf-8")
+    other = tmp_path / "c"
+    import_file(other, path)
+    with opened(other) as services:
+        assert Prompt.select().where(Prompt.parent_prompt.is_null(False)).count() == 0
+        assert Prompt.select().count() == 3

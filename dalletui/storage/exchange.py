@@ -146,6 +146,7 @@ class ExchangeStore(StoreBase):
     """The bulk read behind ``dalletui export`` and the one-transaction merge of an import."""
 
     _prompt_conditions: Any  # from PromptStore, mixed into the same manager
+    _link_parent: Any  # from VersionStore, mixed into the same manager
 
     # -- export ------------------------------------------------------------------------------
 
@@ -244,7 +245,13 @@ class ExchangeStore(StoreBase):
             usage.append(record)
 
         return ExportRows(
-            prompts=[_plain(p, drop=("deleted_at",)) for p in prompt_rows],
+            prompts=[
+                {
+                    **_plain(p, drop=("deleted_at", "parent_prompt", "family_key")),
+                    "parent": hashes.get(p["parent_prompt"]),
+                }
+                for p in prompt_rows
+            ],
             generations=generations,
             templates=[_plain(t) for t in Template.select().order_by(Template.id).dicts()],
             variables=[
@@ -386,6 +393,8 @@ class ExchangeStore(StoreBase):
                 {p.text_hash: p for p in Prompt.select().where(Prompt.text_hash.in_(chunk))}
             )
         new = []
+        parents = {r["text_hash"]: r["parent"] for r in records if r.get("parent")}
+        records = [{k: v for k, v in r.items() if k != "parent"} for r in records]
         for record in records:
             here = found.get(record["text_hash"])
             if here is None:
@@ -414,7 +423,25 @@ class ExchangeStore(StoreBase):
                 .where(Prompt.text_hash.in_(chunk))
                 .tuples()
             )
+        self._link_parents(parents, ids)
         return ids
+
+    def _link_parents(self, parents: dict[str, str], ids: dict[str, int]) -> None:
+        """Link each imported prompt to its parent (by text hash, in the file or already here)
+        under the versions' rules: only one without a parent yet; never itself, no cycle."""
+        if not parents:
+            return
+        known = dict(ids)
+        self._local_prompt_ids(parents.values(), known)
+        children = [ids[h] for h in parents if h in ids]
+        rows: dict[int, Prompt] = {}
+        for chunk in _chunks(children):
+            rows.update({p.id: p for p in Prompt.select().where(Prompt.id.in_(chunk))})
+        for digest, parent_digest in parents.items():
+            child = rows.get(ids.get(digest, -1))
+            parent_id = known.get(parent_digest)
+            if child is not None and parent_id is not None:
+                self._link_parent(child, parent_id)
 
     def _local_prompt_ids(self, hashes: Iterable[str | None], known: dict[str, int]) -> None:
         """Add to ``known`` the ids of prompts here whose hash the file names but does not hold."""

@@ -148,6 +148,8 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
         "use_count": _COUNT,
         "is_favorite": Spec("bool"),
         "notes": _s(TEXT_MAX_CHARS, required=False, default=""),
+        #: The text hash of the prompt this one was made from (issue 15); older files lack it.
+        "parent": Spec("hash", null=True, required=False),
     },
     "batches": {
         "uid": Spec("uid"),
