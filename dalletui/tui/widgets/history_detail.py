@@ -311,9 +311,13 @@ def _counted(prompt: PromptRow) -> str:
 def diff_content(segments: Sequence[DiffSegment]) -> Content:
     """A word diff drawn: deletions struck through in red, insertions underlined in green."""
     style = {"delete": DELETED, "insert": INSERTED, "equal": ""}
-    return Content.assemble(
-        *((printable(segment.text), style[segment.kind]) for segment in segments)
-    )
+    parts: list[tuple[str, str]] = []
+    for index, segment in enumerate(segments):
+        parts.append((printable(segment.text), style[segment.kind]))
+        after = segments[index + 1] if index + 1 < len(segments) else None
+        if segment.kind == "delete" and after is not None and after.kind == "insert":
+            parts.append((" ", ""))  # "storm at dawn", not "stormat dawn"
+    return Content.assemble(*parts)
 
 
 def family_content(family: FamilyView) -> Content:
