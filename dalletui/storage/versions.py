@@ -55,7 +55,7 @@ class VersionStore(StoreBase):
             return False
         if not Prompt.select().where(Prompt.id == parent_id).exists():
             return False
-        if prompt.id in self._ancestor_ids(parent_id, limit=CYCLE_CHECK_MAX):
+        if prompt.id in self._prompt_ancestor_ids(parent_id, limit=CYCLE_CHECK_MAX):
             return False
         Prompt.update(parent_prompt=parent_id).where(
             (Prompt.id == prompt.id) & Prompt.parent_prompt.is_null()
@@ -76,7 +76,7 @@ class VersionStore(StoreBase):
         """``prompt_id`` with its ancestors (live ones, oldest first) and live children
         (oldest first). ``NotFoundError`` when there is no such prompt."""
         prompt = self._get(Prompt, prompt_id)
-        ids = self._ancestor_ids(prompt_id, limit=limit)
+        ids = self._prompt_ancestor_ids(prompt_id, limit=limit)
         by_id = {p.id: p for p in Prompt.select().where(Prompt.id.in_(ids))} if ids else {}
         ancestors = [by_id[i] for i in reversed(ids) if i in by_id and by_id[i].deleted_at is None]
         parent = by_id.get(ids[0]) if ids else None
@@ -89,7 +89,7 @@ class VersionStore(StoreBase):
             prompt=prompt, ancestors=ancestors, children=children, child_count=count, parent=parent
         )
 
-    def _ancestor_ids(self, prompt_id: int, *, limit: int = FAMILY_MAX) -> list[int]:
+    def _prompt_ancestor_ids(self, prompt_id: int, *, limit: int = FAMILY_MAX) -> list[int]:
         """Parents of ``prompt_id``, nearest first, bounded and cycle-safe."""
         seen = {prompt_id}
         found: list[int] = []
