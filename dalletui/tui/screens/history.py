@@ -397,11 +397,16 @@ class HistoryScreen(Screen[None]):
             self._detail_timer = None
         if prompt is None:
             return
-        self._load_family(prompt.id)
-        if not prompt.has_generations:
-            return
-        prompt_id = prompt.id
-        self._detail_timer = self.set_timer(DETAIL_DELAY, lambda: self._load_detail(prompt_id))
+        prompt_id, images = prompt.id, prompt.has_generations
+        self._detail_timer = self.set_timer(
+            DETAIL_DELAY, lambda: self._load_more_detail(prompt_id, images)
+        )
+
+    def _load_more_detail(self, prompt_id: int, images: bool) -> None:
+        """The list rested on a prompt: load its versions, and its images when it has some."""
+        self._load_family(prompt_id)
+        if images:
+            self._load_detail(prompt_id)
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def _load_detail(self, prompt_id: int) -> None:
