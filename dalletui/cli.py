@@ -156,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--until", type=until_arg, metavar="DATE", help="only prompts last used up to DATE"
     )
+    history.add_argument(
+        "--family",
+        type=_positive_int,
+        metavar="ID",
+        help="the versions of prompt ID: what it was made from and what was made from it, "
+        "each with a word diff against its parent",
+    )
     history.add_argument("--json", action="store_true", help="print JSON")
 
     favorite = sub.add_parser("favorite", help="star a prompt (or unstar it with --off)")
@@ -238,6 +245,10 @@ def say_on_terminal(text: str) -> None:
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(settings)
     try:
+        if args.family is not None:
+            from dalletui.commands_versions import print_family
+
+            return print_family(services, args.family, as_json=args.json)
         prompts = services.history.find(
             args.search,
             favorites=args.favorites,

@@ -46,6 +46,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "dalletui history --favorites --order uses",
         "dalletui history --since 7d --model gpt-image-1-mini --json",
         "dalletui history --since 2026-01-01 --until 2026-01-31",
+        "dalletui history --family 12",
     ),
     "favorite": ("dalletui favorite 12", "dalletui favorite 12 --off"),
     "import-prompts": ("dalletui import-prompts prompts.txt", "dalletui import-prompts old.txt.gz"),

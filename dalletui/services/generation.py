@@ -165,6 +165,22 @@ class GenerationService:
         the database and in the file's metadata) before the request goes out."""
         return await self._run(plan.request, plan, provider, on_partial, on_wait, None, None)
 
+    def edit_parent_prompt(self, plan: EditPlan) -> int | None:
+        """The prompt an edit's prompt was made from: that of its first image when the image
+        is one of our generations and its prompt's text differs (None otherwise)."""
+        first = next((s for s in plan.sources if s.role == "image"), None)
+        if first is None or first.generation_id is None:
+            return None
+        try:
+            source = self.db.get_generation(first.generation_id)
+        except DalleTuiError:
+            return None
+        if source.prompt_id is None:
+            return None
+        if normalize_prompt(source.prompt.text) == normalize_prompt(plan.request.prompt):
+            return None
+        return int(source.prompt_id)
+
     async def generate(
         self,
         request: GenerationRequest,
@@ -174,13 +190,17 @@ class GenerationService:
         on_wait: WaitCallback | None = None,
         batch_id: int | None = None,
         batch_item_id: int | None = None,
+        parent_prompt_id: int | None = None,
     ) -> GenerationOutcome:
         """Run one request end to end. Raises before anything is recorded or sent when the
-        request is invalid (``ValidationError``) or the images folder is not writable."""
+        request is invalid (``ValidationError``) or the images folder is not writable.
+
+        ``parent_prompt_id``: the prompt this one was reused from and changed; a new prompt
+        (or one with no parent yet) remembers it as its parent."""
         if isinstance(request, EditRequest):
             raise TypeError("send an EditRequest with edit(plan)")
         return await self._run(
-            request, None, provider, on_partial, on_wait, batch_id, batch_item_id
+            request, None, provider, on_partial, on_wait, batch_id, batch_item_id, parent_prompt_id
         )
 
     async def _run(
@@ -192,6 +212,7 @@ class GenerationService:
         on_wait: WaitCallback | None,
         batch_id: int | None,
         batch_item_id: int | None,
+        parent_prompt_id: int | None = None,
     ) -> GenerationOutcome:
         clean = normalize_prompt(request.prompt)
         cleaned = clean != request.prompt.strip()
@@ -211,7 +232,11 @@ class GenerationService:
         # Never pay for images we could not keep: prove the folder is writable before sending.
         await asyncio.to_thread(self.images.check_writable, now())
         # In history at once (to retry it), but a use only once it brings an image.
-        prompt = await asyncio.to_thread(self.db.record_prompt_use, request.prompt, count=False)
+        if plan is not None and parent_prompt_id is None:
+            parent_prompt_id = await asyncio.to_thread(self.edit_parent_prompt, plan)
+        prompt = await asyncio.to_thread(
+            self.db.record_prompt_use, request.prompt, count=False, parent_id=parent_prompt_id
+        )
         rows = await asyncio.to_thread(
             self.db.create_generations,
             prompt,

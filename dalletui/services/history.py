@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 from dalletui.errors import ValidationError
 from dalletui.generation.files import ImageStore
 from dalletui.services.trash import TrashOutcome, TrashService
+from dalletui.services.versions import FamilyView, family_view
 from dalletui.storage import DatabaseManager, ImportSummary, PromptPage, PromptQuery
 from dalletui.storage.counts import GenerationEntry
 from dalletui.storage.models import (
@@ -546,6 +547,10 @@ class HistoryService:
     def reuse(self, prompt_id: int) -> dict[str, Any]:
         """The parameters Compose should start from for this prompt."""
         return reuse_params(self.last_generation(prompt_id))
+
+    def family(self, prompt_id: int) -> FamilyView:
+        """The versions around a prompt: its ancestors, its children, each one's word diff."""
+        return family_view(self.db, prompt_id)
 
     # -- images: the gallery and the image view -----------------------------------------
 

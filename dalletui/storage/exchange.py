@@ -162,6 +162,7 @@ class ExchangeStore(StoreBase):
     """The bulk read behind ``dalletui export`` and the one-transaction merge of an import."""
 
     _prompt_conditions: Any  # from PromptStore, mixed into the same manager
+    _link_parent: Any  # from VersionStore, mixed into the same manager
 
     # -- export ------------------------------------------------------------------------------
 
@@ -264,6 +265,7 @@ class ExchangeStore(StoreBase):
         for row in prompt_rows:
             record = _plain(row, drop=("deleted_at",))
             record["tags"] = tags_of.get(row["id"], [])
+            record["parent"] = hashes.get(row["parent_prompt"])
             prompts.append(record)
         return ExportRows(
             prompts=prompts,
@@ -456,6 +458,8 @@ class ExchangeStore(StoreBase):
                 {p.text_hash: p for p in Prompt.select().where(Prompt.text_hash.in_(chunk))}
             )
         new = []
+        parents = {r["text_hash"]: r["parent"] for r in records if r.get("parent")}
+        records = [{k: v for k, v in r.items() if k != "parent"} for r in records]
         for record in records:
             here = found.get(record["text_hash"])
             record = {k: v for k, v in record.items() if k != "tags"}
@@ -485,7 +489,25 @@ class ExchangeStore(StoreBase):
                 .where(Prompt.text_hash.in_(chunk))
                 .tuples()
             )
+        self._link_parents(parents, ids)
         return ids
+
+    def _link_parents(self, parents: dict[str, str], ids: dict[str, int]) -> None:
+        """Link each imported prompt to its parent (by text hash, in the file or already here)
+        under the versions' rules: only one without a parent yet; never itself, no cycle."""
+        if not parents:
+            return
+        known = dict(ids)
+        self._local_prompt_ids(parents.values(), known)
+        children = [ids[h] for h in parents if h in ids]
+        rows: dict[int, Prompt] = {}
+        for chunk in _chunks(children):
+            rows.update({p.id: p for p in Prompt.select().where(Prompt.id.in_(chunk))})
+        for digest, parent_digest in parents.items():
+            child = rows.get(ids.get(digest, -1))
+            parent_id = known.get(parent_digest)
+            if child is not None and parent_id is not None:
+                self._link_parent(child, parent_id)
 
     def _local_prompt_ids(self, hashes: Iterable[str | None], known: dict[str, int]) -> None:
         """Add to ``known`` the ids of prompts here whose hash the file names but does not hold."""

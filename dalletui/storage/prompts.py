@@ -36,6 +36,7 @@ from dalletui.storage.prompt_import import (
     PromptImportStore,
     _import_dead,  # noqa: F401
 )
+from dalletui.storage.versions import VersionStore
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +118,17 @@ class PromptPage:
     next_cursor: tuple[Any, int] | None
 
 
-class PromptStore(PromptImportStore, StoreBase):
+class PromptStore(PromptImportStore, VersionStore, StoreBase):
     """Prompt rows: record a use, import many, favourite, search and count."""
 
     @guarded
     def record_prompt_use(
-        self, text: str, when: dt.datetime | None = None, *, count: bool = True
+        self,
+        text: str,
+        when: dt.datetime | None = None,
+        *,
+        count: bool = True,
+        parent_id: int | None = None,
     ) -> Prompt:
         """Return the prompt row for ``text``, creating it or marking it used now.
 
@@ -130,6 +136,10 @@ class PromptStore(PromptImportStore, StoreBase):
         (the prompt is in history at once, to retry, and last used now): its use is counted by
         ``count_prompt_use`` when it brings an image. A prompt in the trash that is used again
         comes back out of it.
+
+        ``parent_id`` is the prompt this one was made from (reused and changed, or an edit's):
+        linked when the prompt is new or has no parent yet, never to itself, never in a cycle
+        (``VersionStore``).
         """
         clean = normalize_prompt(text)
         Prompt(text=clean).validate()
@@ -143,10 +153,14 @@ class PromptStore(PromptImportStore, StoreBase):
                 .execute()
             )
             if updated:
-                return Prompt.get(Prompt.text_hash == digest)
-            return Prompt.create(
-                text=clean, text_hash=digest, created_at=when, last_used_at=when, use_count=step
-            )
+                prompt = Prompt.get(Prompt.text_hash == digest)
+            else:
+                prompt = Prompt.create(
+                    text=clean, text_hash=digest, created_at=when, last_used_at=when, use_count=step
+                )
+            if parent_id is not None:
+                self._link_parent(prompt, parent_id)
+            return prompt
 
     @guarded
     def count_prompt_use(self, prompt_id: int) -> None:

@@ -279,7 +279,7 @@ class DalleTuiApp(App[None]):
         await self.switch_mode("compose")
         screen = self.screen
         if isinstance(screen, ComposeScreen):
-            screen.load_prompt(message.text, message.params)
+            screen.load_prompt(message.text, message.params, prompt_id=message.prompt_id)
 
     @on(StartEdit)
     async def start_edit(self, message: StartEdit) -> None:

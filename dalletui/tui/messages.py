@@ -14,6 +14,9 @@ class ReusePrompt(Message):
 
     text: str
     params: dict[str, Any] = field(default_factory=dict)
+    #: The prompt the text is (when known): changed before generating, the new prompt
+    #: remembers it as its parent.
+    prompt_id: int | None = None
 
 
 @dataclass

@@ -162,6 +162,8 @@ SCHEMAS: dict[str, dict[str, Spec]] = {
         "notes": _s(TEXT_MAX_CHARS, required=False, default=""),
         # Tags (schema 0009), by name; a file written before has none.
         "tags": Spec("strings", required=False, default=[]),
+        #: The text hash of the prompt this one was made from (issue 15); older files lack it.
+        "parent": Spec("hash", null=True, required=False),
     },
     "batches": {
         "uid": Spec("uid"),

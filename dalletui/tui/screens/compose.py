@@ -30,6 +30,7 @@ from dalletui.errors import DalleTuiError, GenerationError, ValidationError
 from dalletui.formatting import format_money
 from dalletui.generation.request import image_size
 from dalletui.generation.types import EditRequest, GenerationRequest
+from dalletui.services.versions import same_prompt
 from dalletui.textsafe import printable, printable_message, without_controls
 from dalletui.tui.messages import DataChanged, ModelChanged
 from dalletui.tui.styles import css_paths
@@ -151,7 +152,10 @@ class ComposeScreen(Screen[None]):
         self._started = 0.0
         self._text_at_start = ""
         self._partial_files: list[Path] = []
-        self._pending: tuple[str, dict[str, Any]] | None = None
+        self._pending: tuple[str, dict[str, Any], int | None] | None = None
+        #: The prompt the editor's text was reused from (id, its text): a changed text sent
+        #: names it as the new prompt's parent.
+        self._reused_from: tuple[int, str] | None = None
         self._ready = False
         self._shown: tuple[list[str], list[str]] | None = None
         #: The running request's announced retry wait and when it ends (monotonic seconds).
@@ -224,9 +228,9 @@ class ComposeScreen(Screen[None]):
         self._ticker = self.set_interval(0.1, self._tick, pause=True)
         self._ready = True
         if self._pending is not None:
-            text, params = self._pending
+            text, params, prompt_id = self._pending
             self._pending = None
-            self.load_prompt(text, params)
+            self.load_prompt(text, params, prompt_id=prompt_id)
         self._update_counter()
         self._schedule_validation(now=True)
         self._tell_model()
@@ -240,11 +244,15 @@ class ComposeScreen(Screen[None]):
 
     # -- public ---------------------------------------------------------------------------------
 
-    def load_prompt(self, text: str, params: dict[str, Any]) -> None:
-        """Fill the editor with ``text`` and the pickers with whatever ``params`` holds."""
+    def load_prompt(
+        self, text: str, params: dict[str, Any], *, prompt_id: int | None = None
+    ) -> None:
+        """Fill the editor with ``text`` and the pickers with whatever ``params`` holds;
+        ``prompt_id`` is the prompt reused (a changed text sent becomes its child)."""
         if not self._ready:
-            self._pending = (text, dict(params))
+            self._pending = (text, dict(params), prompt_id)
             return
+        self._reused_from = None if prompt_id is None else (prompt_id, text)
         prompt = self.query_one("#prompt", TextArea)
         prompt.load_text(without_controls(text))  # an editor draws what it holds
         prompt.move_cursor(prompt.document.end)
@@ -676,10 +684,25 @@ class ComposeScreen(Screen[None]):
         if retry_of is None and plan is not None:
             outcome = await generation.edit(plan, on_partial=partial, on_wait=self._on_wait)
         elif retry_of is None:
-            outcome = await generation.generate(request, on_partial=partial, on_wait=self._on_wait)
+            outcome = await generation.generate(
+                request,
+                on_partial=partial,
+                on_wait=self._on_wait,
+                parent_prompt_id=self.parent_for(request.prompt),
+            )
+            if outcome.prompt is not None and self._reused_from is not None:
+                # Changed again and sent again: the next version comes from this one.
+                self._reused_from = (int(outcome.prompt.id), outcome.prompt.text)
         else:
             outcome = await generation.retry(retry_of, on_partial=partial, on_wait=self._on_wait)
         return request, outcome
+
+    def parent_for(self, text: str) -> int | None:
+        """The prompt a request of ``text`` was made from: the one reused, when changed."""
+        if self._reused_from is None:
+            return None
+        source_id, source_text = self._reused_from
+        return None if same_prompt(text, source_text) else source_id
 
     def _plan_for(self, request: EditRequest) -> EditPlan | None:
         """The edit ``request`` belongs to: one sent before (a card's regenerate), or the one

@@ -394,7 +394,13 @@ class GalleryScreen(Screen[None]):
     def action_reuse(self) -> None:
         card = self.gallery.focused_card
         if card is not None:
-            self.post_message(ReusePrompt(card.prompt_text, reuse_params(card.generation)))
+            self.post_message(
+                ReusePrompt(
+                    card.prompt_text,
+                    reuse_params(card.generation),
+                    prompt_id=card.generation.prompt_id,
+                )
+            )
 
     def action_favorite(self) -> None:
         card = self.gallery.focused_card

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from dalletui.services.context import Services
     from dalletui.services.history import GenerationRow, Page, PromptRow
     from dalletui.services.trash import TrashOutcome
+    from dalletui.services.versions import FamilyView
 
 #: Rows in the first page (paints fast) and in each page after it.
 FIRST_PAGE = 100
@@ -121,6 +122,20 @@ class HistoryScreen(Screen[None]):
             "parameters, cost and file",
         ),
         Binding(
+            "p",
+            "version_parent",
+            "Parent",
+            id="history.version-parent",
+            tooltip="The prompt this one was made from (reused and changed, or an edit's)",
+        ),
+        Binding(
+            "n",
+            "version_child",
+            "Child",
+            id="history.version-child",
+            tooltip="A prompt made from this one (back to the one you came from, if any)",
+        ),
+        Binding(
             "asterisk",
             "toggle_favorites",
             "★ only",
@@ -159,6 +174,8 @@ class HistoryScreen(Screen[None]):
         #: Keys were typed while it ran: search again with the newest text when it ends.
         self._search_pending = False
         self._detail_timer: Timer | None = None
+        #: The prompt ``p`` left (so ``n`` from its parent goes back to it).
+        self._walked_from: int | None = None
         self._stale = True
         self._empty_hint = ""
         #: The gallery opened from here, while it is open (told when a batch adds images).
@@ -384,16 +401,63 @@ class HistoryScreen(Screen[None]):
         if self._detail_timer is not None:
             self._detail_timer.stop()
             self._detail_timer = None
-        if prompt is None or not prompt.has_generations:
+        if prompt is None:
             return
-        prompt_id = prompt.id
-        self._detail_timer = self.set_timer(DETAIL_DELAY, lambda: self._load_detail(prompt_id))
+        prompt_id, images = prompt.id, prompt.has_generations
+        self._detail_timer = self.set_timer(
+            DETAIL_DELAY, lambda: self._load_more_detail(prompt_id, images)
+        )
+
+    def _load_more_detail(self, prompt_id: int, images: bool) -> None:
+        """The list rested on a prompt: load its versions, and its images when it has some."""
+        self._load_family(prompt_id)
+        if images:
+            self._load_detail(prompt_id)
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def _load_detail(self, prompt_id: int) -> None:
         rows = self.services.history.entries(prompt_id)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_detail, prompt_id, rows)
+
+    @work(thread=True, exclusive=True, group="family", exit_on_error=False)
+    def _load_family(self, prompt_id: int) -> None:
+        family = self.services.history.family(prompt_id)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_family, prompt_id, family)
+
+    def _show_family(self, prompt_id: int, family: FamilyView) -> None:
+        self.detail.show_family(prompt_id, family)
+        self.refresh_bindings()
+
+    def action_version_parent(self) -> None:
+        family = self.detail.family
+        if family is not None and family.parent is not None:
+            self._walked_from = family.prompt.id
+            self._walk_to(family.parent.id)
+
+    def action_version_child(self) -> None:
+        family = self.detail.family
+        if family is None or not family.children:
+            return
+        ids = [child.id for child in family.children]
+        came_from = self._walked_from
+        target = came_from if came_from in ids else ids[0]
+        self._walked_from = None
+        self._walk_to(target)
+
+    def _walk_to(self, prompt_id: int) -> None:
+        """Move the list to ``prompt_id`` when it is loaded; otherwise say why not."""
+        index = self.prompt_list.index_of(prompt_id)
+        if index is not None:
+            self.prompt_list.move_to(index)
+            return
+        hidden = "the search or filters hide it" if self.filters.active else "it is further down"
+        self.notify(
+            f"Prompt #{prompt_id} is not in the list: {hidden}.",
+            title="Versions",
+            severity="warning",
+        )
 
     def _show_detail(self, prompt_id: int, rows: list[GenerationRow]) -> None:
         self.detail.show_generations(prompt_id, rows)
@@ -460,6 +524,15 @@ class HistoryScreen(Screen[None]):
                 return None
         if action == "undo":
             return bool(self.undo)
+        if action in ("version_parent", "version_child"):
+            try:
+                family = self.detail.family
+            except NoMatches:
+                return None
+            if family is None:
+                return False
+            found = family.parent if action == "version_parent" else family.children
+            return True if found else None
         return True
 
     # -- actions --------------------------------------------------------------------------
@@ -488,7 +561,7 @@ class HistoryScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="reuse", exit_on_error=False)
     def _reuse(self, prompt_id: int, text: str) -> None:
         params = self.services.history.reuse(prompt_id)
-        self.app.call_from_thread(self.post_message, ReusePrompt(text, params))
+        self.app.call_from_thread(self.post_message, ReusePrompt(text, params, prompt_id=prompt_id))
 
     def action_favorite(self) -> None:
         prompt = self.prompt_list.highlighted

@@ -531,7 +531,13 @@ class ImageViewScreen(Screen["int | None"]):
             copy_path(self.app, self.row.generation.file_path)
 
     def action_reuse(self) -> None:
-        self.post_message(ReusePrompt(self.row.prompt_text, reuse_params(self.row.generation)))
+        self.post_message(
+            ReusePrompt(
+                self.row.prompt_text,
+                reuse_params(self.row.generation),
+                prompt_id=self.row.prompt_id,
+            )
+        )
 
     def _start_edit(self, *, add: bool) -> None:
         if self.row.is_image:

@@ -27,8 +27,13 @@ from dalletui.tui.widgets.results import kind_label
 
 if TYPE_CHECKING:
     from dalletui.services.history import Generation, GenerationRow, PromptRow, UsageStat
+    from dalletui.services.prompt_diff import DiffSegment
+    from dalletui.services.versions import FamilyView
 
 MUTED = "$foreground-muted"
+#: How a word diff against the parent is drawn (never colour alone: struck, and underlined).
+DELETED = "strike $text-error"
+INSERTED = "underline $text-success"
 #: Cells a thumbnail occupies (square at the usual 1:2 cell shape); the box never changes,
 #: so the image is scaled once and not redrawn while the selection moves.
 THUMB_BOX = (20, 10)
@@ -180,10 +185,13 @@ class PromptDetail(VerticalScroll):
         super().__init__(id=id, classes=classes)
         self.prompt_id: int | None = None
         self.rows: list[GenerationRow] = []
+        #: The versions around the prompt shown (None until loaded, or when it has none).
+        self.family: FamilyView | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-text", classes="detail-text")
         yield Static(id="detail-meta", classes="detail-meta")
+        yield Static(id="detail-family", classes="detail-family")
         yield Static(id="detail-generations-title", classes="detail-section")
         yield Vertical(id="detail-generations")
 
@@ -206,11 +214,13 @@ class PromptDetail(VerticalScroll):
             meta.update("")
             title.update("")
             self._clear_generations()
+            self.show_family(None, None)
             return
         self.border_title = f"Prompt #{prompt.id}"
         text.update(Content(printable(prompt.text)))
         meta.update(self._meta(prompt))
         if changed:
+            self.show_family(prompt.id, None)
             self.scroll_home(animate=False)
             if not prompt.has_generations:
                 self._clear_generations()
@@ -238,6 +248,17 @@ class PromptDetail(VerticalScroll):
             humanize_age(prompt.last_used_at),
         )
         return Content("\n").join([star, used])
+
+    # -- its versions (after a worker) ---------------------------------------------------
+
+    def show_family(self, prompt_id: int | None, family: FamilyView | None) -> None:
+        """Show the parent, children and word diff of ``prompt_id`` if it is still shown."""
+        if prompt_id != self.prompt_id:
+            return
+        self.family = family if family is not None and family.has_family else None
+        box = self.query_one("#detail-family", Static)
+        box.update(family_content(self.family) if self.family is not None else "")
+        box.display = self.family is not None
 
     # -- its generations (after a worker) ------------------------------------------------
 
@@ -285,3 +306,48 @@ def _counted(prompt: PromptRow) -> str:
     if failed:
         text += f" · {plural(failed, 'request')} without image"
     return text
+
+
+def diff_content(segments: Sequence[DiffSegment]) -> Content:
+    """A word diff drawn: deletions struck through in red, insertions underlined in green."""
+    style = {"delete": DELETED, "insert": INSERTED, "equal": ""}
+    parts: list[tuple[str, str]] = []
+    for index, segment in enumerate(segments):
+        parts.append((printable(segment.text), style[segment.kind]))
+        after = segments[index + 1] if index + 1 < len(segments) else None
+        if segment.kind == "delete" and after is not None and after.kind == "insert":
+            parts.append((" ", ""))  # "storm at dawn", not "stormat dawn"
+    return Content.assemble(*parts)
+
+
+def family_content(family: FamilyView) -> Content:
+    """``Version of #12 · 2 children (#15, #18) · p parent · n child`` and the diff."""
+    parts: list[Content] = []
+    parent = family.parent
+    if parent is not None:
+        parts.append(Content.assemble(("Version of ", MUTED), (f"#{parent.id}", "bold")))
+        if len(family.ancestors) > 1:
+            parts.append(Content.styled(f"{len(family.ancestors)} versions before it", MUTED))
+    elif family.parent_trashed:
+        parts.append(Content.styled("Made from a prompt in the trash", MUTED))
+    else:
+        parts.append(Content.styled("First version", MUTED))
+    if family.child_count:
+        shown = ", ".join(f"#{child.id}" for child in family.children[:5])
+        more = "…" if family.child_count > 5 else ""
+        children = "child" if family.child_count == 1 else "children"
+        parts.append(
+            Content.assemble(
+                (f"{family.child_count:,} {children}", ""),
+                (f" ({shown}{more})", MUTED),
+            )
+        )
+    keys = [key for key, ok in (("p parent", parent), ("n child", family.children)) if ok]
+    if keys:
+        parts.append(Content.styled(" · ".join(keys), MUTED))
+    line = Content(" · ").join(parts)
+    if parent is None or not family.prompt.diff:
+        return line
+    return Content("\n").join(
+        [line, Content.assemble(("Changed: ", MUTED), diff_content(family.prompt.diff))]
+    )
