@@ -23,6 +23,7 @@ from dalletui.errors import StorageError
 from dalletui.storage.base import BUSY_TIMEOUT_MS, StoreBase, describe_error, guarded
 from dalletui.storage.batches import BatchStore
 from dalletui.storage.exchange import ExchangeStore
+from dalletui.storage.folding import FoldingStore
 from dalletui.storage.gallery import GalleryStore
 from dalletui.storage.generations import GenerationStore
 from dalletui.storage.imported import ImportedImageStore
@@ -89,6 +90,7 @@ class DatabaseManager(
     ExchangeStore,
     ImportedImageStore,
     LineageStore,
+    FoldingStore,
     StoreBase,
 ):
     """Owns the SQLite database of one dalletui home."""
