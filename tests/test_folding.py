@@ -18,6 +18,7 @@ from dalletui.storage.folding import (
     stored_key,
 )
 from dalletui.storage.models import Prompt, normalize_prompt, now
+from dalletui.tui.app import DalleTuiApp
 
 #: A fixed sample: each inner tuple is one expected family, its most-used member first.
 FAMILIES: tuple[tuple[str, ...], ...] = (
@@ -220,3 +221,23 @@ def test_service_and_cli(services: Services, capsys: pytest.CaptureFixture[str])
         len(rows) == 2 and rows[0]["text"] == "a red fox in the snow" and rows[0]["variants"] == 7
     )
     assert main(["history", "--fold", "--search", "fox"]) == 2
+
+
+async def test_history_folds_new_prompts_in_the_background(
+    app: DalleTuiApp, services: Services
+) -> None:
+    from tests.test_daily_image_view import open_history, settle, wait_until
+
+    _sample(services.db)
+    assert services.db.pending_families() > 0
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.switch_mode("history")
+        screen = await open_history(pilot)
+        await wait_until(pilot, lambda: services.db.pending_families() == 0)
+        assert len(screen.prompt_list) > 0  # the list painted while (or before) it folded
+        later = services.db.record_prompt_use("a red fox in the snow ...")
+        screen.data_arrived()
+        await settle(pilot)
+        await wait_until(pilot, lambda: services.db.pending_families() == 0)
+        key = services.db.get_prompt(later.id).family_key
+        assert key == fold_key("a red fox in the snow")
