@@ -14,10 +14,11 @@ Two steps, both pure Python and linear in the history:
    hash collision can never join two prompts. Joins are transitive (union-find): a family is a
    chain of one-word steps.
 
-Measured on the real corpus (37,375 distinct prompts) and on the 100k synthetic history:
-Jaccard >= 0.8 with prefix filtering found more joins but took 1.3 s at 37k and 8.9 s at 100k
-in pure Python (its candidate pairs grow with the variants); the deletion neighbourhood takes
-well under a second at 37k and stays linear. See ``bench/run.py``'s fold rows for the figures.
+Chosen by measuring both, in one prototype run on the same machine (tokenising included):
+token-set Jaccard >= 0.8 with prefix filtering folded the 37,375 distinct corpus prompts into
+25,226 families but took 1.3 s at 37k and 8.9 s at the 100k synthetic history (its candidate
+pairs grow with the variants); this deletion neighbourhood took 0.9 s and 2.5 s (33k families).
+``bench/run.py``'s fold rows give the figures of the code as it is.
 
 A family's ``family_key`` is the exact key of its most-used member when it was first computed
 (shortened with a digest when long), so all members share it and it never moves: a later pass
@@ -28,10 +29,12 @@ takes that family's key.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import NamedTuple
 
 from peewee import Case, fn
@@ -135,12 +138,18 @@ def near_groups(word_sets: Sequence[frozenset[str]]) -> list[int]:
             owners.extend([i] * n)
     # The first owner of each signature (a dict keeps the last value written: write reversed).
     first = dict(zip(reversed(sigs), reversed(owners), strict=True))
-    candidates = {(first[s], o) for s, o in zip(sigs, owners, strict=True) if first[s] != o}
+    # Every owner paired with its signature's first owner, in C (2M signatures at 100k).
+    firsts = list(map(first.__getitem__, sigs))
+    candidates = set(compress(zip(firsts, owners, strict=True), map(operator.ne, firsts, owners)))
     uf = _UnionFind(len(word_sets))
-    for j, i in sorted(candidates):
+    for j, i in candidates:  # any order: the groups (and their first members) are the same
         if uf.find(i) != uf.find(j) and one_word_apart(word_sets[i], word_sets[j]):
             uf.union(i, j)
     return [uf.find(i) for i in range(len(word_sets))]
+
+
+def _key_text(key: frozenset[str] | str) -> str:
+    return key if isinstance(key, str) else " ".join(sorted(key))
 
 
 def fold(items: Iterable[tuple[int, str, int, str | None]]) -> FoldResult:
@@ -158,22 +167,22 @@ def fold(items: Iterable[tuple[int, str, int, str | None]]) -> FoldResult:
         # No word at all (only punctuation): the text itself, space-collapsed, is the key.
         exact.setdefault(words or _SPACE.sub(" ", folded[n]).strip(), []).append(n)
     keys = list(exact)
-    word_keys = [k if isinstance(k, frozenset) else frozenset() for k in keys]
-    roots = near_groups(word_keys)
+    roots = near_groups([k if isinstance(k, frozenset) else frozenset() for k in keys])
     families: dict[int, list[int]] = {}
-    for root, key in zip(roots, keys, strict=True):
-        families.setdefault(root, []).extend(exact[key])
-    key_of = {n: key for key in keys for n in exact[key]}
+    for index, root in enumerate(roots):
+        families.setdefault(root, []).append(index)
     result: dict[int, str] = {}
-    for members in families.values():
-        members.sort(key=lambda n: (-(rows[n][2] or 0), rows[n][0]))
-        keyed = [n for n in members if rows[n][3]]
-        if keyed:
-            family_key = rows[keyed[0]][3]
-        else:
-            head = key_of[members[0]]
-            family_key = stored_key(head if isinstance(head, str) else " ".join(sorted(head)))
-        for n in members:
+    for group in families.values():
+        if len(group) == 1 and len(exact[keys[group[0]]]) == 1:  # most families: one prompt
+            pid, _, _, old = rows[exact[keys[group[0]]][0]]
+            result[pid] = old or stored_key(_key_text(keys[group[0]]))
+            continue
+        members = [(n, index) for index in group for n in exact[keys[index]]]
+        members.sort(key=lambda m: (-(rows[m[0]][2] or 0), rows[m[0]][0]))
+        keyed = [n for n, _ in members if rows[n][3]]
+        head_key = keys[members[0][1]]
+        family_key = rows[keyed[0]][3] if keyed else stored_key(_key_text(head_key))
+        for n, _ in members:
             result[rows[n][0]] = rows[n][3] or family_key  # type: ignore[assignment]
     return FoldResult(keys=result, exact_families=len(keys), families=len(families))
 
