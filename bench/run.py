@@ -320,7 +320,18 @@ def rows_fold(size: str, home: Path, work: Path, plan: Plan) -> list[dict[str, A
         copy = histories.copy_home(home, Path(tmp) / "home")
         got = child("fold", {"home": str(copy)}, plan.child_timeout)
     if got.get("missing"):
-        return [row(f"fold-{size}", figure, None, None, None, goal, None, "no folding here")]
+        return [
+            row(
+                f"fold-{size}",
+                figure,
+                None,
+                None,
+                None,
+                goal,
+                None,
+                "skipped: this dalletui has no folding",
+            )
+        ]
     note = (
         f"{got['prompts']:,} prompts → {got['exact']:,} exact-key families → "
         f"{got['families']:,} families; cpu {got['cpu_seconds']:.2f} s; "
