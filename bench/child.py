@@ -42,6 +42,10 @@ def run(kind: str, args: dict[str, Any]) -> Any:
         if kind == "import-floor":
             return imp.floor(home, _lines(args))
         return imp.from_file(home, Path(args["file"]))
+    if kind == "fold":
+        import measure_fold
+
+        return measure_fold.first_run(Path(args["home"]))
     if kind in {"pty-app", "pty-bare"}:
         return pty_target(kind, args)
     raise SystemExit(f"unknown measurement {kind!r}")

@@ -312,6 +312,46 @@ def rows_import_million(
     ]
 
 
+def rows_fold(size: str, home: Path, work: Path, plan: Plan) -> list[dict[str, Any]]:
+    """Near-duplicate folding on a copy of the history: the first run (every key NULL)."""
+    figure = f"fold {size} (first run), s"
+    goal = "< 2 s"
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        copy = histories.copy_home(home, Path(tmp) / "home")
+        got = child("fold", {"home": str(copy)}, plan.child_timeout)
+    if got.get("missing"):
+        return [
+            row(
+                f"fold-{size}",
+                figure,
+                None,
+                None,
+                None,
+                goal,
+                None,
+                "skipped: this dalletui has no folding",
+            )
+        ]
+    note = (
+        f"{got['prompts']:,} prompts → {got['exact']:,} exact-key families → "
+        f"{got['families']:,} families; cpu {got['cpu_seconds']:.2f} s; "
+        f"again (nothing new) {got['again'] * 1000:.1f} ms; floor: read + split into words"
+    )
+    seconds = got["seconds"]
+    return [
+        row(
+            f"fold-{size}",
+            figure,
+            seconds,
+            got["floor"],
+            _ratio(seconds, got["floor"]),
+            goal,
+            seconds < 2.0,
+            note,
+        )
+    ]
+
+
 def rows_thumbnail(work: Path, plan: Plan) -> list[dict[str, Any]]:
     figure = "thumbnail save of a 1024 px image, ms"
     got = measure_thumbs.measure(measure_thumbs.sample_image(work / "big.png"), plan.thumbs)
@@ -391,6 +431,7 @@ def check_shape(report: dict[str, Any]) -> list[str]:
         "first",
         "memory",
         "import",
+        "fold",
         "thumbnail",
         "preview",
     ):
@@ -575,6 +616,14 @@ def main(argv: list[str] | None = None) -> int:
             "import-1m",
             "import 1M",
             "bounded",
+        )
+    for size in sizes:
+        attempt(
+            f"fold {size}",
+            lambda h=homes[size], s=size: rows_fold(s, h, work, plan),
+            f"fold-{size}",
+            f"fold {size}",
+            "< 2 s",
         )
     attempt("thumbnail", lambda: rows_thumbnail(work, plan), "thumbnail", "thumbnail", "≤ 15 ms")
     attempt(

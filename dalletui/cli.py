@@ -164,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
         "each with a word diff against its parent",
     )
     history.add_argument("--json", action="store_true", help="print JSON")
+    history.add_argument(
+        "--fold",
+        action="store_true",
+        help="near-duplicates folded: one line a family, its most-used prompt with (+N variants)",
+    )
 
     favorite = sub.add_parser("favorite", help="star a prompt (or unstar it with --off)")
     favorite.add_argument("id", type=_positive_int, help="prompt id (see dalletui history)")
@@ -243,6 +248,8 @@ def say_on_terminal(text: str) -> None:
 
 @command("history")
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "fold", False):
+        return _history_folded(args, settings)
     services = _services(settings)
     try:
         if args.family is not None:
@@ -268,6 +275,52 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         for p in prompts:
             last = p.last_used_at.strftime("%Y-%m-%d %H:%M")
             print(f"{p.id:>6} {p.star} {p.use_count:>4}× {last}  {_one_line(p.text)}")
+        return 0
+    finally:
+        services.close()
+
+
+def _history_folded(args: argparse.Namespace, settings: Settings) -> int:
+    """``history --fold``: fold what is not folded yet, then list the families' heads."""
+    filters = [args.search, args.favorites, args.model, args.since, args.until]
+    if any(filters) or args.order != "recent":
+        print(
+            "dalletui: --fold lists every family, most used first; it does not combine with "
+            "--search, --favorites, --model, --since, --until or --order.",
+            file=sys.stderr,
+        )
+        return 2
+    services = _services(settings)
+    try:
+        families = services.families
+        if families.pending():
+            say_on_terminal("folding near-duplicate prompts into families…")
+            families.fold()
+        heads = families.heads(limit=args.limit)
+        if args.json:
+            rows = [
+                {
+                    "id": h.head.id,
+                    "text": h.head.text,
+                    "is_favorite": h.head.is_favorite,
+                    "use_count": h.head.use_count,
+                    "last_used_at": h.head.last_used_at.isoformat(),
+                    "variants": h.variants,
+                }
+                for h in heads
+            ]
+            print(dump_json(rows, indent=2))
+            return 0
+        if not heads:
+            print("No prompts found.", file=sys.stderr)
+            return 0
+        for h in heads:
+            p = h.head
+            last = p.last_used_at.strftime("%Y-%m-%d %H:%M")
+            more = f"  {h.label}" if h.variants else ""
+            print(f"{p.id:>6} {p.star} {p.use_count:>4}× {last}  {_one_line(p.text)}{more}")
+        summary = families.summary()
+        print(summary.label(), file=sys.stderr)
         return 0
     finally:
         services.close()

@@ -11,6 +11,7 @@ from dalletui.errors import DalleTuiError
 from dalletui.generation.files import ImageStore
 from dalletui.services.batches import BatchService
 from dalletui.services.exchange import ExchangeService
+from dalletui.services.families import FamilyService
 from dalletui.services.generation import GenerationService
 from dalletui.services.history import HistoryService
 from dalletui.services.image_import import ImageImportService
@@ -38,6 +39,11 @@ class Services:
     batches: BatchService
     exchange: ExchangeService
     organize: OrganizeService
+
+    @property
+    def families(self) -> FamilyService:
+        """Near-duplicate families of prompts (cheap to make: it holds only the database)."""
+        return FamilyService(self.db)
 
     @property
     def image_import(self) -> ImageImportService:

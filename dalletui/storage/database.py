@@ -24,6 +24,7 @@ from dalletui.errors import StorageError
 from dalletui.storage.base import BUSY_TIMEOUT_MS, StoreBase, describe_error, guarded
 from dalletui.storage.batches import BatchStore
 from dalletui.storage.exchange import ExchangeStore
+from dalletui.storage.folding import FoldingStore
 from dalletui.storage.gallery import GalleryStore
 from dalletui.storage.generations import GenerationStore
 from dalletui.storage.imported import ImportedImageStore
@@ -92,6 +93,7 @@ class DatabaseManager(
     ImportedImageStore,
     LineageStore,
     OrganizeStore,
+    FoldingStore,
     StoreBase,
 ):
     """Owns the SQLite database of one dalletui home."""

@@ -178,6 +178,8 @@ class PromptStore(PromptImportStore, VersionStore, StoreBase):
         if "text" in changes:
             changes["text"] = normalize_prompt(changes["text"])
             changes["text_hash"] = prompt_hash(changes["text"])
+            if changes["text"] != prompt.text:
+                changes.setdefault("family_key", None)  # folded again on the next pass
         return self._save(prompt, **changes)
 
     @guarded

@@ -206,6 +206,17 @@ class HistoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.prompt_list.border_title = "Prompts"
+        self._fold_families()
+
+    @work(thread=True, exclusive=True, group="fold", exit_on_error=False)
+    def _fold_families(self) -> None:
+        """Fold new prompts into near-duplicate families, in the background (issue 15).
+
+        The first pass over a large history takes a second or two; later ones find nothing
+        to do in one indexed query. A failure only leaves prompts unfolded until next time.
+        """
+        worker = get_current_worker()
+        self.services.families.fold(cancelled=lambda: worker.is_cancelled)
 
     def on_screen_suspend(self) -> None:
         # A screen on top (gallery, image view, a modal) leaves the data alone; another mode
@@ -216,6 +227,7 @@ class HistoryScreen(Screen[None]):
     def data_arrived(self) -> None:
         """Prompts or images were added elsewhere (a batch): reload now if shown, else later."""
         self._stale = True
+        self._fold_families()
         if self._gallery is not None:
             self._gallery.data_arrived()
         if self.is_current:
