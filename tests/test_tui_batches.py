@@ -274,7 +274,7 @@ async def test_enter_shows_the_detail_and_a_card_goes_into_compose(
 ) -> None:
     loaded: list[str] = []
     monkeypatch.setattr(
-        ComposeScreen, "load_prompt", lambda self, text, params: loaded.append(text)
+        ComposeScreen, "load_prompt", lambda self, text, params, **_: loaded.append(text)
     )
     async with app.run_test(size=SIZE) as pilot:
         screen = await run_from_templates(pilot)
@@ -622,7 +622,7 @@ async def test_pick_the_third_expansion_into_compose(
 ) -> None:
     loaded: list[str] = []
     monkeypatch.setattr(
-        ComposeScreen, "load_prompt", lambda self, text, params: loaded.append(text)
+        ComposeScreen, "load_prompt", lambda self, text, params, **_: loaded.append(text)
     )
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f4")

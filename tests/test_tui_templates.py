@@ -155,7 +155,7 @@ async def test_use_posts_reuse_prompt_and_compose_opens(
 ) -> None:
     loaded: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(
-        ComposeScreen, "load_prompt", lambda self, text, params: loaded.append((text, params))
+        ComposeScreen, "load_prompt", lambda self, text, params, **_: loaded.append((text, params))
     )
     posted: list[Message] = []
     async with app.run_test(size=(120, 40), message_hook=posted.append) as pilot:
