@@ -40,6 +40,7 @@ from dalletui.storage.prompt_import import (
     ProgressCallback,
 )
 from dalletui.storage.prompts import PromptTotal
+from dalletui.storage.search_syntax import name_key
 
 if TYPE_CHECKING:
     from dalletui.generation.catalog import ModelCatalog
@@ -59,6 +60,7 @@ __all__ = [
     "PromptTotal",
     "PromptRow",
     "model_choices",
+    "name_key",
     "reuse_params",
 ]
 
@@ -90,6 +92,8 @@ class PromptRow:
     failed_requests: int = 0
     pending_requests: int = 0
     latest_thumbnail: str | None = None
+    #: The other live members of its near-duplicate family (folded away while folding).
+    variants: int = 0
 
     @classmethod
     def of(cls, prompt: Prompt) -> PromptRow:
@@ -107,6 +111,7 @@ class PromptRow:
             failed_requests=int(columns.get("failed_request_count") or 0),
             pending_requests=int(columns.get("pending_request_count") or 0),
             latest_thumbnail=columns.get("latest_thumbnail"),
+            variants=int(columns.get("variant_count") or 0),
         )
 
     @property
@@ -547,6 +552,12 @@ class HistoryService:
     def reuse(self, prompt_id: int) -> dict[str, Any]:
         """The parameters Compose should start from for this prompt."""
         return reuse_params(self.last_generation(prompt_id))
+
+    def variants(self, prompt_id: int) -> list[PromptRow]:
+        """The live members of the prompt's near-duplicate family but itself, most used first
+        (what a folded row expands to), as list rows with their counts."""
+        ids = [p.id for p in self.db.family_members(prompt_id) if p.id != prompt_id]
+        return [PromptRow.of(p) for p in self.db.prompt_rows(ids)]
 
     def family(self, prompt_id: int) -> FamilyView:
         """The versions around a prompt: its ancestors, its children, each one's word diff."""

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from dalletui.errors import ValidationError
+from dalletui.errors import NotFoundError, ValidationError
 from dalletui.services.editing import generation_ref
 from dalletui.storage import DatabaseManager
 from dalletui.storage.organize import (
@@ -30,7 +30,9 @@ __all__ = [
     "CollectionEntry",
     "CollectionSummary",
     "CollectionView",
+    "Added",
     "ItemRef",
+    "Labels",
     "OrganizeService",
     "TagCount",
     "Tagging",
@@ -91,6 +93,28 @@ class Tagging:
 
 
 @dataclass(frozen=True)
+class Labels:
+    """What organises one prompt or image, for a detail pane: its tags (a prompt's), the
+    collections it is in, and its note."""
+
+    tags: list[str]
+    collections: list[str]
+    note: str
+
+    def __bool__(self) -> bool:
+        return bool(self.tags or self.collections or self.note)
+
+
+@dataclass(frozen=True)
+class Added:
+    """Where ``add_to`` put an item: the collection (``created`` when it was new), the place."""
+
+    collection: CollectionSummary
+    position: int
+    created: bool
+
+
+@dataclass(frozen=True)
 class CollectionView:
     """One collection and its items (outside the trash) in order."""
 
@@ -120,6 +144,18 @@ class OrganizeService:
         ids = list(dict.fromkeys(prompt_ids))
         removed = self.db.untag_prompts(ids, names)
         return Tagging(removed, self._tags_by_prompt(ids))
+
+    def retag(self, prompt_id: int, add: Sequence[str], remove: Sequence[str]) -> list[str]:
+        """Put ``add`` on a prompt and take ``remove`` off, all or nothing (each name checked
+        first); returns its tags after."""
+        for name in add:
+            clean_tag(name)
+        with self.db.atomic():
+            if add:
+                self.db.tag_prompts([prompt_id], add)
+            if remove:
+                self.db.untag_prompts([prompt_id], remove)
+        return self.tags_of(prompt_id)
 
     def tags(self) -> list[TagCount]:
         """Every tag in use (by prompts outside the trash), most used first."""
@@ -178,6 +214,29 @@ class OrganizeService:
                 at = None if position is None else position + offset
                 places.append(self.db.add_to_collection(name, position=at, **ref.keywords()))
         return places
+
+    def add_to(self, name: str, ref: ItemRef) -> Added:
+        """Add one item at the end of the collection ``name``, creating the collection when
+        there is none of that name (any case): what the TUI's "add to collection" key does."""
+        with self.db.atomic():
+            created = False
+            try:
+                self.db.collection_summary(name)
+            except NotFoundError:
+                self.db.create_collection(name)
+                created = True
+            position = self.db.add_to_collection(name, **ref.keywords())
+            return Added(self.db.collection_summary(name), position, created)
+
+    def collection_names(self) -> list[str]:
+        """Collection names for completion, the most recently changed first."""
+        found = sorted(self.collections(), key=lambda c: c.updated_at, reverse=True)
+        return [c.name for c in found]
+
+    def labels(self, ref: ItemRef) -> Labels:
+        """The tags (of a prompt), collections and note of one item."""
+        tags = self.tags_of(ref.id) if ref.kind == "prompt" else []
+        return Labels(tags, self.collections_of(ref), self.note(ref))
 
     def remove(self, name: str, refs: Sequence[ItemRef]) -> int:
         """Take items out (all or none); returns how many."""

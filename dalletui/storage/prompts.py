@@ -63,6 +63,9 @@ class PromptQuery:
     without_collections: tuple[str, ...] = ()
     #: What the search text asked for that could not be used (``from_search``): one sentence each.
     problems: tuple[str, ...] = ()
+    #: Near-duplicates folded: each family once, as its most-used member that matches
+    #: (``search.FOLDED``); its row's ``variant_count`` says how many others it has.
+    fold: bool = False
 
     @classmethod
     def from_search(cls, search_text: str, **fields: Any) -> PromptQuery:
@@ -240,6 +243,10 @@ class PromptStore(PromptImportStore, VersionStore, StoreBase):
         for negated, subquery, params in search.organized_subqueries(query):
             ids = SQL(subquery, params)
             conditions.append(Prompt.id.not_in(ids) if negated else Prompt.id.in_(ids))
+        if query.fold:
+            terms, params = search.where(query)
+            folded = SQL(f"(SELECT p.id FROM prompts AS p WHERE {' AND '.join(terms)})", params)
+            conditions.append(Prompt.id.in_(folded))
         return conditions
 
     @guarded
@@ -336,6 +343,7 @@ class PromptStore(PromptImportStore, VersionStore, StoreBase):
             or query.since
             or query.until
             or query.organized
+            or query.fold
         )
         if expression and only_text and not self._any_trashed():
             n = search.fts_count(self.db, expression, cap + 1)
@@ -355,6 +363,11 @@ class PromptStore(PromptImportStore, VersionStore, StoreBase):
             "SELECT 1 FROM prompts WHERE deleted_at IS NOT NULL LIMIT 1"
         ).fetchone()
         return row is not None
+
+    @guarded
+    def prompt_rows(self, ids: list[int]) -> list[Prompt]:
+        """The prompts of ``ids``, in that order, annotated as a search page's rows are."""
+        return search.page_rows(self.db, list(ids)) if ids else []
 
     @guarded
     def count_prompts(self, query: PromptQuery = PromptQuery()) -> int:

@@ -134,54 +134,75 @@ def organized_subqueries(query: PromptQuery) -> list[tuple[bool, str, list[Any]]
     return found
 
 
-def where(query: PromptQuery) -> tuple[list[str], list[Any]]:
+def where(query: PromptQuery, alias: str = "p") -> tuple[list[str], list[Any]]:
     """The filters of ``query`` on ``prompts AS p``: SQL terms (ANDed) and their parameters.
 
     The same filters as ``PromptStore._prompt_conditions`` (Peewee, for the callers that
-    compose it into their own queries); tests check the two agree.
+    compose it into their own queries); tests check the two agree. ``alias`` names the table
+    (the fold's inner query asks the same filters of ``q``).
     """
-    terms = ["p.deleted_at IS NULL"]
+    a = alias
+    terms = [f"{a}.deleted_at IS NULL"]
     params: list[Any] = []
     # Tags and collections first: with ``NOT INDEXED`` SQLite drives from the first IN list,
     # and a tag's few prompts beat a common prefix's many (``tag:x a``: 18 ms, not 45).
     organized = organized_subqueries(query)
     for negated, subquery, values in organized:
         if not negated:
-            terms.append(f"p.id IN {subquery}")
+            terms.append(f"{a}.id IN {subquery}")
             params += values
     text = query.text.strip()
     if text:
         expression = fts.match_expression(query.text, prefix_last=query.prefix_last)
         if expression:
-            terms.append("p.id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?)")
+            terms.append(f"{a}.id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?)")
             params.append(expression)
         else:
-            terms.append("p.text LIKE ? ESCAPE '\\'")  # like_pattern escapes % and _
+            terms.append(f"{a}.text LIKE ? ESCAPE '\\'")  # like_pattern escapes % and _
             params.append(fts.like_pattern(text))
     if query.favorites_only:
-        terms.append("p.is_favorite = 1")
+        terms.append(f"{a}.is_favorite = 1")
     if query.model:
         terms.append(
-            "p.id IN (SELECT g.prompt_id FROM generations AS g"
+            f"{a}.id IN (SELECT g.prompt_id FROM generations AS g"
             " WHERE g.model = ? AND g.deleted_at IS NULL)"
         )
         params.append(query.model)
     if query.has_generations is not None:
         negate = "" if query.has_generations else "NOT "
         terms.append(
-            f"p.id {negate}IN (SELECT g.prompt_id FROM generations AS g WHERE g.deleted_at IS NULL)"
+            f"{a}.id {negate}IN (SELECT g.prompt_id FROM generations AS g"
+            " WHERE g.deleted_at IS NULL)"
         )
     if query.since:
-        terms.append("p.last_used_at >= ?")
+        terms.append(f"{a}.last_used_at >= ?")
         params.append(_stored(query.since))
     if query.until:
-        terms.append("p.last_used_at < ?")
+        terms.append(f"{a}.last_used_at < ?")
         params.append(_stored(query.until))
     for negated, subquery, values in organized:
         if negated:
-            terms.append(f"p.id NOT IN {subquery}")
+            terms.append(f"{a}.id NOT IN {subquery}")
             params += values
+    if query.fold and alias == "p":
+        inner, inner_params = where(query, alias="q")
+        terms.append(FOLDED.format(matching=" AND ".join(inner)))
+        params += inner_params
     return terms, params
+
+
+#: Folded (``PromptQuery.fold``): a prompt is listed only when no other member of its family
+#: that matches the same filters ranks above it (more uses, then used more recently, then the
+#: older row), so each family shows once, as its most-used match. A prompt not folded yet
+#: (``family_key`` NULL) has no family and always shows. ``prompts_family_key`` finds the
+#: members: most families have one, so the probe usually finds nothing at once.
+FOLDED = (
+    "NOT EXISTS (SELECT 1 FROM prompts AS q WHERE q.family_key = p.family_key AND q.id <> p.id"
+    " AND (q.use_count > p.use_count OR (q.use_count = p.use_count"
+    " AND (q.last_used_at > p.last_used_at"
+    " OR (q.last_used_at = p.last_used_at AND q.id < p.id))))"
+    " AND {matching})"
+)
 
 
 def cursor_value(query: PromptQuery, value: Any) -> Any:
@@ -241,6 +262,8 @@ _NO_IMAGE = ", ".join(f"'{status}'" for status in NO_IMAGE_STATUSES)  # constant
 PAGE_ROWS = f"""
 SELECT p.id, p.text, p.text_hash, p.created_at, p.last_used_at, p.use_count, p.imported_uses,
   p.is_favorite, p.notes, p.deleted_at,
+  CASE WHEN p.family_key IS NULL THEN 0 ELSE (SELECT COUNT(*) - 1 FROM prompts AS fam
+    WHERE fam.family_key = p.family_key AND fam.deleted_at IS NULL) END,
   CASE WHEN EXISTS (SELECT 1 FROM generations AS any_row WHERE any_row.prompt_id = p.id)
   THEN json_array(
     (SELECT COUNT(img.id) FROM generations AS img
@@ -267,7 +290,8 @@ _NO_GENERATIONS = (0, 0, 0, None)
 def page_rows(db: Any, ids: list[int]) -> list[Prompt]:
     """The prompts of ``ids`` in the order of ``ids``, each with its annotations as attributes:
     ``image_count`` (``generation_count`` is the same number, its older name),
-    ``failed_request_count``, ``pending_request_count`` and ``latest_thumbnail``.
+    ``failed_request_count``, ``pending_request_count``, ``latest_thumbnail`` and
+    ``variant_count`` (the other live members of its near-duplicate family).
 
     The rows are built straight from the tuples (as Peewee's cursor builds them, without
     compiling a query or running its row wrapper): ``Prompt`` instances, so callers may still
@@ -284,7 +308,8 @@ def page_rows(db: Any, ids: list[int]) -> list[Prompt]:
     by_id: dict[int, Prompt] = {}
     for row in db.execute_sql(PAGE_ROWS, (json.dumps(ids),)):
         (row_id, text, digest, created, used, uses, imported, favorite, notes, deleted) = row[:10]
-        images, failed, pending, thumbnail = json.loads(row[10]) if row[10] else _NO_GENERATIONS
+        variants = max(0, row[10] or 0)
+        images, failed, pending, thumbnail = json.loads(row[11]) if row[11] else _NO_GENERATIONS
         prompt = Prompt(__no_default__=1)
         prompt.__data__ = {
             "id": row_id,
@@ -302,5 +327,6 @@ def page_rows(db: Any, ids: list[int]) -> list[Prompt]:
         prompt.failed_request_count = failed
         prompt.pending_request_count = pending
         prompt.latest_thumbnail = thumbnail
+        prompt.variant_count = variants
         by_id[row_id] = prompt
     return [by_id[row_id] for row_id in ids if row_id in by_id]

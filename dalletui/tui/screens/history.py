@@ -24,6 +24,7 @@ from textual.widgets import Checkbox, Header, Input, Select
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from dalletui.services.history import ImageScope, KeysetPager, PageAsk, PromptTotal
+from dalletui.services.organize import ItemRef
 from dalletui.services.trash import TrashRef
 from dalletui.textsafe import printable
 from dalletui.tui.history_state import FavoriteWishes, UndoStack
@@ -36,11 +37,13 @@ from dalletui.tui.widgets.footer import KeyFooter
 from dalletui.tui.widgets.history_detail import GenerationCard, PromptDetail
 from dalletui.tui.widgets.history_filters import FilterBar, HistoryFilters
 from dalletui.tui.widgets.history_list import PromptList
+from dalletui.tui.widgets.organize_dialogs import AskTextModal, split_tags
 from dalletui.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
     from dalletui.services.context import Services
     from dalletui.services.history import GenerationRow, Page, PromptRow
+    from dalletui.services.organize import Added, Labels
     from dalletui.services.trash import TrashOutcome
     from dalletui.services.versions import FamilyView
 
@@ -57,7 +60,18 @@ DETAIL_DELAY = 0.12
 TOTAL_CAP = 10_000
 
 #: Worker groups whose failures this screen reports.
-_GROUPS = ("search", "page", "detail", "favorite", "reuse", "delete", "undo", "models")
+_GROUPS = (
+    "search",
+    "page",
+    "detail",
+    "favorite",
+    "reuse",
+    "delete",
+    "undo",
+    "models",
+    "organize",
+    "variants",
+)
 
 
 class HistoryScreen(Screen[None]):
@@ -136,6 +150,43 @@ class HistoryScreen(Screen[None]):
             tooltip="A prompt made from this one (back to the one you came from, if any)",
         ),
         Binding(
+            "t",
+            "tag",
+            "Tag",
+            id="history.tag",
+            tooltip="Tag the prompt (comma-separated, completed from your tags; -name "
+            "takes one off)",
+        ),
+        Binding(
+            "c",
+            "collect",
+            "Collect",
+            id="history.collect",
+            tooltip="Add the prompt (or the image focused in the detail pane) to a "
+            "collection; a new name makes one",
+        ),
+        Binding(
+            "N",
+            "note",
+            "Note",
+            id="history.note",
+            tooltip="Write a note on the prompt (or on the image focused in the detail pane)",
+        ),
+        Binding(
+            "x",
+            "variants",
+            "Variants",
+            id="history.variants",
+            tooltip="Show the near-duplicates folded under this prompt, or fold them back",
+        ),
+        Binding(
+            "z",
+            "toggle_fold",
+            "Fold",
+            id="history.fold",
+            tooltip="Fold near-duplicate prompts under their most-used member, or list each",
+        ),
+        Binding(
             "asterisk",
             "toggle_favorites",
             "★ only",
@@ -180,6 +231,9 @@ class HistoryScreen(Screen[None]):
         self._empty_hint = ""
         #: The gallery opened from here, while it is open (told when a batch adds images).
         self._gallery: GalleryScreen | None = None
+        #: Tag and collection names, for the dialogs' completion (loaded with the pickers).
+        self._tag_names: list[str] = []
+        self._collection_names: list[str] = []
 
     @property
     def services(self) -> Services:
@@ -243,6 +297,7 @@ class HistoryScreen(Screen[None]):
         self._stale = False
         self.reload(keep_selection=True)
         self._load_models()  # Compose may have used a model the filter does not offer yet
+        self._load_labels()
 
     # -- the prompt list ------------------------------------------------------------------
 
@@ -309,6 +364,7 @@ class HistoryScreen(Screen[None]):
             keep_id=keep_id,
             search=query.text,  # the words, not the operators, are highlighted
             empty_text=empty,
+            folded=filters.fold,
         )
 
     def _show_results(
@@ -380,6 +436,7 @@ class HistoryScreen(Screen[None]):
 
     @on(Select.Changed, "#history-filters Select")
     @on(Checkbox.Changed, "#filter-favorites")
+    @on(Checkbox.Changed, "#filter-fold")
     def _filter_changed(self) -> None:
         self._apply_filters()
 
@@ -402,6 +459,23 @@ class HistoryScreen(Screen[None]):
         """The user's models by use, then the rest of the current catalogue."""
         choices = self.services.history.model_choices(self.services.generation.catalog)
         self.app.call_from_thread(self.query_one(FilterBar).set_models, choices)
+
+    @work(thread=True, exclusive=True, group="labels", exit_on_error=False)
+    def _load_labels(self) -> None:
+        """The tags and collections the pickers offer (and the dialogs complete from)."""
+        organize = self.services.organize
+        tags = [(t.name, t.count) for t in organize.tags()]
+        collections = [(c.name, c.count) for c in organize.collections()]
+        self.app.call_from_thread(self._show_labels_choices, tags, collections)
+
+    def _show_labels_choices(
+        self, tags: list[tuple[str, int]], collections: list[tuple[str, int]]
+    ) -> None:
+        bar = self.query_one(FilterBar)
+        bar.set_tags(tags)
+        bar.set_collections(collections)
+        self._tag_names = [name for name, _ in tags]
+        self._collection_names = [name for name, _ in collections]
 
     # -- details --------------------------------------------------------------------------
 
@@ -434,12 +508,15 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="family", exit_on_error=False)
     def _load_family(self, prompt_id: int) -> None:
+        """The prompt's versions, and its tags, collections and note."""
         family = self.services.history.family(prompt_id)
+        labels = self.services.organize.labels(ItemRef.of_prompt(prompt_id))
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show_family, prompt_id, family)
+            self.app.call_from_thread(self._show_family, prompt_id, family, labels)
 
-    def _show_family(self, prompt_id: int, family: FamilyView) -> None:
+    def _show_family(self, prompt_id: int, family: FamilyView, labels: Labels) -> None:
         self.detail.show_family(prompt_id, family)
+        self.detail.show_labels(prompt_id, labels)
         self.refresh_bindings()
 
     def action_version_parent(self) -> None:
@@ -536,6 +613,13 @@ class HistoryScreen(Screen[None]):
                 return None
         if action == "undo":
             return bool(self.undo)
+        if action in ("tag", "collect", "note"):
+            return True if self._highlighted_prompt() is not None else None
+        if action == "variants":
+            prompt = self._highlighted_prompt()
+            if prompt is None or not self.filters.fold:
+                return None
+            return True if prompt.variants or self.prompt_list.head_of(prompt.id) else None
         if action in ("version_parent", "version_child"):
             try:
                 family = self.detail.family
@@ -561,6 +645,168 @@ class HistoryScreen(Screen[None]):
 
     def action_toggle_favorites(self) -> None:
         self.query_one(FilterBar).toggle_favorites()
+
+    def action_toggle_fold(self) -> None:
+        self.query_one(FilterBar).toggle_fold()
+
+    # -- variants (folded near-duplicates) --------------------------------------------------
+
+    def action_variants(self) -> None:
+        """Expand the highlighted family's variants under it, or fold them back."""
+        prompt = self.prompt_list.highlighted
+        if prompt is None:
+            return
+        head = self.prompt_list.head_of(prompt.id)
+        if head is not None or self.prompt_list.is_expanded(prompt.id):
+            self.prompt_list.collapse(head if head is not None else prompt.id)
+            self.refresh_bindings()
+            return
+        if prompt.variants:
+            self._load_variants(prompt.id)
+
+    @work(thread=True, exclusive=True, group="variants", exit_on_error=False)
+    def _load_variants(self, prompt_id: int) -> None:
+        rows = self.services.history.variants(prompt_id)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_variants, prompt_id, rows)
+
+    def _show_variants(self, prompt_id: int, rows: list[PromptRow]) -> None:
+        self.prompt_list.expand(prompt_id, rows)
+        self.refresh_bindings()
+
+    # -- tags, collections, notes -----------------------------------------------------------
+
+    def _organize_target(self) -> tuple[ItemRef, str] | None:
+        """The focused image of the detail pane, else the highlighted prompt (and its label)."""
+        card = self.detail.focused_card
+        if card is not None:
+            return ItemRef("generation", card.row.id), f"image #{card.row.id}"
+        prompt = self.prompt_list.highlighted
+        if prompt is None:
+            return None
+        return ItemRef.of_prompt(prompt.id), f"prompt #{prompt.id}"
+
+    def action_tag(self) -> None:
+        prompt = self.prompt_list.highlighted
+        if prompt is None:
+            return
+        tags = self.detail.labels.tags if self.detail.labels_of == prompt.id else []
+        shown = ", ".join(tags) if tags else "none yet"
+        ask = AskTextModal(
+            f"Tag prompt #{prompt.id}",
+            Content.assemble(("Tags now: ", "$foreground-muted"), (printable(shown), "")),
+            placeholder="portrait, fox, -old",
+            hint="Comma-separated; → takes the completion; -name takes a tag off. "
+            "enter saves, escape cancels.",
+            names=self._tag_names,
+            separator=",",
+        )
+        self.app.push_screen(ask, lambda text: self._tag_answered(prompt.id, text))
+
+    def _tag_answered(self, prompt_id: int, text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        add, remove = split_tags(text)
+        self._save_tags(prompt_id, add, remove)
+
+    @work(thread=True, group="organize", exit_on_error=False)
+    def _save_tags(self, prompt_id: int, add: list[str], remove: list[str]) -> None:
+        tags = self.services.organize.retag(prompt_id, add, remove)
+        self.app.call_from_thread(self._organized, prompt_id, f"Prompt #{prompt_id}", tags)
+
+    def _organized(self, prompt_id: int, title: str, tags: list[str]) -> None:
+        shown = ", ".join(tags) if tags else "no tags"
+        self.notify(Content(printable(f"Tags: {shown}.")), title=title)
+        self._after_organizing(prompt_id)
+
+    def _after_organizing(self, prompt_id: int) -> None:
+        """Tags or collections changed: new pickers, the detail again, the list if filtered."""
+        self._load_labels()
+        if self.prompt_list.highlighted is not None and self.prompt_list.highlighted.id == (
+            prompt_id
+        ):
+            self._load_family(prompt_id)
+        if self.filters.tag or self.filters.collection or self.filters.text:
+            self.reload(keep_selection=True)
+        self.post_message(DataChanged("organize"))
+
+    def action_collect(self) -> None:
+        target = self._organize_target()
+        if target is None:
+            return
+        ref, label = target
+        names = self._collection_names
+        shown = ", ".join(names[:6]) + ("…" if len(names) > 6 else "") if names else "none yet"
+        ask = AskTextModal(
+            f"Add {label} to a collection",
+            Content.assemble(("Collections: ", "$foreground-muted"), (printable(shown), "")),
+            placeholder="collection name",
+            hint="→ takes the completion; a new name makes a new collection. "
+            "enter adds, escape cancels.",
+            names=names,
+        )
+        self.app.push_screen(ask, lambda name: self._collect_answered(ref, label, name))
+
+    def _collect_answered(self, ref: ItemRef, label: str, name: str | None) -> None:
+        if name is not None and name.strip():
+            self._add_to_collection(ref, label, name)
+
+    @work(thread=True, group="organize", exit_on_error=False)
+    def _add_to_collection(self, ref: ItemRef, label: str, name: str) -> None:
+        added = self.services.organize.add_to(name, ref)
+        self.app.call_from_thread(self._collected, ref, label, added)
+
+    def _collected(self, ref: ItemRef, label: str, added: Added) -> None:
+        made = "the new collection" if added.created else "collection"
+        where = added.collection
+        self.notify(
+            Content(
+                printable(
+                    f"{label.capitalize()} is number {added.position + 1} of {made} "
+                    f"“{where.name}” ({where.count:,} items)."
+                )
+            ),
+            title="Collections",
+        )
+        prompt = self.prompt_list.highlighted
+        self._after_organizing(prompt.id if prompt is not None else 0)
+
+    def action_note(self) -> None:
+        target = self._organize_target()
+        if target is None:
+            return
+        self._load_note(*target)
+
+    @work(thread=True, group="organize", exit_on_error=False)
+    def _load_note(self, ref: ItemRef, label: str) -> None:
+        note = self.services.organize.note(ref)
+        self.app.call_from_thread(self._ask_note, ref, label, note)
+
+    def _ask_note(self, ref: ItemRef, label: str, note: str) -> None:
+        ask = AskTextModal(
+            f"Note on {label}",
+            "Anything worth remembering about it (empty clears the note).",
+            value=note,
+            hint="ctrl+s saves, escape cancels.",
+            multiline=True,
+        )
+        self.app.push_screen(ask, lambda text: self._note_answered(ref, label, note, text))
+
+    def _note_answered(self, ref: ItemRef, label: str, old: str, text: str | None) -> None:
+        if text is not None and text.strip() != old.strip():
+            self._save_note(ref, label, text)
+
+    @work(thread=True, group="organize", exit_on_error=False)
+    def _save_note(self, ref: ItemRef, label: str, text: str) -> None:
+        stored = self.services.organize.set_note(ref, text)
+        self.app.call_from_thread(self._noted, ref, label, stored)
+
+    def _noted(self, ref: ItemRef, label: str, stored: str) -> None:
+        said = "saved" if stored else "cleared"
+        self.notify(f"The note on {label} is {said}.", title="Notes")
+        prompt = self.prompt_list.highlighted
+        if prompt is not None:
+            self._after_organizing(prompt.id)
 
     def action_refresh(self) -> None:
         self.reload(keep_selection=True)

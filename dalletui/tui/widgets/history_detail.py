@@ -21,6 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from dalletui.formatting import format_money, humanize_age
+from dalletui.services.organize import Labels
 from dalletui.textsafe import printable, printable_message
 from dalletui.tui import graphics
 from dalletui.tui.widgets.results import kind_label
@@ -187,10 +188,14 @@ class PromptDetail(VerticalScroll):
         self.rows: list[GenerationRow] = []
         #: The versions around the prompt shown (None until loaded, or when it has none).
         self.family: FamilyView | None = None
+        #: Its tags, collections and note, and the prompt they belong to (None: not loaded).
+        self.labels = Labels([], [], "")
+        self.labels_of: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-text", classes="detail-text")
         yield Static(id="detail-meta", classes="detail-meta")
+        yield Static(id="detail-labels", classes="detail-family")
         yield Static(id="detail-family", classes="detail-family")
         yield Static(id="detail-generations-title", classes="detail-section")
         yield Vertical(id="detail-generations")
@@ -215,12 +220,14 @@ class PromptDetail(VerticalScroll):
             title.update("")
             self._clear_generations()
             self.show_family(None, None)
+            self.show_labels(None, None)
             return
         self.border_title = f"Prompt #{prompt.id}"
         text.update(Content(printable(prompt.text)))
         meta.update(self._meta(prompt))
         if changed:
             self.show_family(prompt.id, None)
+            self.show_labels(prompt.id, None)
             self.scroll_home(animate=False)
             if not prompt.has_generations:
                 self._clear_generations()
@@ -259,6 +266,16 @@ class PromptDetail(VerticalScroll):
         box = self.query_one("#detail-family", Static)
         box.update(family_content(self.family) if self.family is not None else "")
         box.display = self.family is not None
+
+    def show_labels(self, prompt_id: int | None, labels: Labels | None) -> None:
+        """Show the tags, collections and note of ``prompt_id`` if it is still shown."""
+        if prompt_id != self.prompt_id:
+            return
+        self.labels = labels if labels is not None else Labels([], [], "")
+        self.labels_of = prompt_id if labels is not None else None
+        box = self.query_one("#detail-labels", Static)
+        box.update(labels_content(self.labels) if self.labels else "")
+        box.display = bool(self.labels)
 
     # -- its generations (after a worker) ------------------------------------------------
 
@@ -306,6 +323,20 @@ def _counted(prompt: PromptRow) -> str:
     if failed:
         text += f" · {plural(failed, 'request')} without image"
     return text
+
+
+def labels_content(labels: Labels) -> Content:
+    """``Tags portrait · fox`` / ``In Client work`` / ``Note …``, one line each, muted names."""
+    lines = []
+    for name, values in (
+        ("Tags ", labels.tags),
+        ("In ", labels.collections),
+        ("Note ", [labels.note] if labels.note else []),
+    ):
+        if values:
+            text = " · ".join(printable(v, single_line=name != "Note ") for v in values)
+            lines.append(Content.assemble((name, MUTED), (text, "")))
+    return Content("\n").join(lines)
 
 
 def diff_content(segments: Sequence[DiffSegment]) -> Content:

@@ -7,6 +7,9 @@ list, not a hundred thousand widgets.
 
 While a search is on, the words it matched are highlighted, and a row whose first hit lies past
 the end of its cell shows the part of the prompt around that hit instead (after a ``…``).
+
+Folded (near-duplicates under their most-used member), a row with variants ends in ``+N``;
+``expand`` puts the variants under it, indented (``↳``), until ``collapse``.
 """
 
 from __future__ import annotations
@@ -209,6 +212,11 @@ class PromptList(ScrollView, can_focus=True):
         #: Per prompt id: its one-line text and where the search hits it (drawn rows only).
         self._flat: dict[int, tuple[str, list[Span]]] = {}
         self._matcher = SearchMatcher()
+        #: Folded: rows stand for families (``PromptRow.variants`` shown as ``+N``).
+        self.folded = False
+        #: Expanded families: head id -> the variant ids shown under it; and back.
+        self._expanded: dict[int, list[int]] = {}
+        self._head_of: dict[int, int] = {}
 
     # -- data in ------------------------------------------------------------------------
 
@@ -220,9 +228,13 @@ class PromptList(ScrollView, can_focus=True):
         keep_id: int | None = None,
         search: str = "",
         empty_text: str = "No prompts.",
+        folded: bool = False,
     ) -> None:
         """Show a fresh first page, keeping the cursor on ``keep_id`` when it is there."""
         self.rows = list(items)
+        self.folded = folded
+        self._expanded = {}
+        self._head_of = {}
         self.has_more = has_more
         self.empty_text = empty_text
         self._matcher = SearchMatcher.for_search(search)
@@ -251,8 +263,14 @@ class PromptList(ScrollView, can_focus=True):
         position = self._positions.get(prompt_id)
         if position is None:
             return
+        if prompt_id in self._expanded:
+            self.collapse(prompt_id)
+            position = self._positions[prompt_id]
         del self.rows[position]
         self._flat.pop(prompt_id, None)
+        head = self._head_of.pop(prompt_id, None)
+        if head is not None and prompt_id in self._expanded.get(head, []):
+            self._expanded[head].remove(prompt_id)
         self._reindex()
         self.cursor = min(self.cursor, max(len(self.rows) - 1, 0))
         self._resize()
@@ -268,6 +286,53 @@ class PromptList(ScrollView, can_focus=True):
         self.rows[position] = prompt
         self._refresh_row(position)
         return prompt
+
+    # -- folded families ------------------------------------------------------------------
+
+    def expand(self, head_id: int, variants: Sequence[PromptRow]) -> None:
+        """Show ``variants`` under the row of ``head_id`` (those not in the list already)."""
+        position = self._positions.get(head_id)
+        if position is None or head_id in self._expanded:
+            return
+        shown = [row for row in variants if row.id not in self._positions]
+        self.rows[position + 1 : position + 1] = shown
+        self._expanded[head_id] = [row.id for row in shown]
+        for row in shown:
+            self._head_of[row.id] = head_id
+        self._reindex()
+        self._resize()
+        self.refresh()
+        # The cursor stays on its row: past the family it moved down with it.
+        if self.cursor > position:
+            self.cursor += len(shown)
+        self._scroll_to_cursor()
+
+    def collapse(self, head_id: int) -> None:
+        """Fold the variants shown under ``head_id`` back; a cursor on one goes to the head."""
+        ids = self._expanded.pop(head_id, None)
+        if ids is None:
+            return
+        on = self.highlighted
+        gone = set(ids)
+        for variant in ids:
+            self._head_of.pop(variant, None)
+            self._flat.pop(variant, None)
+        self.rows = [row for row in self.rows if row.id not in gone]
+        self._reindex()
+        target = head_id if on is None or on.id in gone else on.id
+        self.cursor = self._positions.get(target, 0)
+        self._resize()
+        self.refresh()
+        self._scroll_to_cursor()
+        if on is None or on.id in gone:
+            self.post_message(self.Highlighted(self, self.highlighted))
+
+    def head_of(self, prompt_id: int) -> int | None:
+        """The family row a shown variant sits under (None for any other row)."""
+        return self._head_of.get(prompt_id)
+
+    def is_expanded(self, prompt_id: int) -> bool:
+        return prompt_id in self._expanded
 
     def _reindex(self) -> None:
         self._positions = {prompt.id: index for index, prompt in enumerate(self.rows)}
@@ -440,13 +505,21 @@ class PromptList(ScrollView, can_focus=True):
         match = (
             VisualStyle(bold=True, underline=True) if on_cursor else self._fg("prompt-list--match")
         )
+        muted = self._fg("prompt-list--muted")
+        lead, badge = self._family_marks(prompt)
+        cell = max(columns.text - len(lead) - len(badge), 4)
+        text = prompt_cell(flat, hits, cell, match)
+        if lead:
+            text = Content.assemble((lead, muted), text)
+        if badge:
+            text = Content.assemble(text, (badge, muted))
         parts: list[Content | tuple[str, VisualStyle] | str] = [
             " ",
             (
                 ("★" if prompt.is_favorite else " ").ljust(Columns.STAR),
                 self._fg("prompt-list--star"),
             ),
-            prompt_cell(flat, hits, columns.text, match),
+            text,
         ]
         if columns.uses:
             parts.append(" " + f"{prompt.use_count:,}".rjust(columns.uses))
@@ -457,6 +530,18 @@ class PromptList(ScrollView, can_focus=True):
             shown = (f"{count:,}" if count else "·").rjust(columns.gens)
             parts += [" ", (shown, self._fg("prompt-list--muted")) if not count else shown]
         return self._strip(Content.assemble(*parts), width, style)
+
+    def _family_marks(self, prompt: PromptRow) -> tuple[str, str]:
+        """(lead, badge) of a row when folded: ``↳ `` before a variant shown under its head,
+        `` +3`` (``▾ +3`` expanded) after a family's row; nothing unfolded."""
+        if not self.folded:
+            return "", ""
+        if prompt.id in self._head_of:
+            return "↳ ", ""
+        if prompt.variants:
+            mark = " ▾" if prompt.id in self._expanded else ""
+            return "", f"{mark} +{prompt.variants:,}"
+        return "", ""
 
     def _strip(self, line: Content, width: int, style: Style) -> Strip:
         segments = line.render_segments(VisualStyle.from_rich_style(style))
