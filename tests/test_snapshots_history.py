@@ -10,9 +10,11 @@ import datetime as dt
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Select
 
 from dalletui.generation.types import GenerationRequest
 from dalletui.services.context import Services
+from dalletui.services.organize import ItemRef
 from dalletui.tui.app import DalleTuiApp
 from dalletui.tui.screens import history as history_module
 
@@ -62,8 +64,9 @@ async def seed(services: Services) -> None:
         services.db.update_generation(generation.id, created_at=when, duration_ms=2300)
 
 
-async def open_history(pilot: Pilot[Any], services: Services) -> None:
-    await seed(services)
+async def open_history(pilot: Pilot[Any], services: Services, seeded: bool = False) -> None:
+    if not seeded:
+        await seed(services)
     pilot.app.refresh_status()  # today's images, now that they exist
     await pilot.press("f3")
     await pilot.app.workers.wait_for_complete()
@@ -95,3 +98,88 @@ def test_history_narrow_terminal(snap_compare: Any, app: DalleTuiApp, services: 
         await open_history(pilot, services)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def organize(services: Services) -> None:
+    """Tags, a collection and a note on the fixed prompts, and a folded family of variants."""
+    now = dt.datetime.now()
+    for offset, text in enumerate(
+        [
+            "A lighthouse on a cliff during a storm: oil painting, dramatic light!",
+            "a lighthouse on a cliff during a storm, oil painting, golden light",
+        ]
+    ):
+        services.db.record_prompt_use(text, when=now - dt.timedelta(days=4, hours=offset))
+    ids = {p.text: p.id for p in services.db.search_prompts().items}
+    organize = services.organize
+    lighthouse = ids["a lighthouse on a cliff during a storm, oil painting, dramatic light"]
+    sailor = ids["portrait of an old sailor with a white beard, charcoal sketch"]
+    organize.tag([lighthouse, sailor], ["paintings"])
+    organize.tag([sailor], ["Portrait"])
+    fox = ids["a red fox in a snowy forest, watercolour"]
+    organize.tag([fox], ["animals", "snow"])
+    organize.create_collection("Print shop")
+    for prompt_id in (sailor, fox):
+        organize.add_to("print shop", ItemRef.of_prompt(prompt_id))
+    organize.set_note(ItemRef.of_prompt(sailor), "Sold as an A3 print; the client wants a frame.")
+    services.families.fold()
+
+
+async def pick(pilot: Pilot[Any], selector: str, value: str) -> None:
+    pilot.app.screen.query_one(selector, Select).value = value
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(history_module.DETAIL_DELAY + 0.1)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_history_tag_filter(snap_compare: Any, app: DalleTuiApp, services: Services) -> None:
+    """The tag picker narrows the list; the detail pane shows tags, collection and note."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await seed(services)
+        await organize(services)
+        await open_history(pilot, services, seeded=True)
+        await pick(pilot, "#filter-tag", "paintings")
+        pilot.app.screen.prompt_list.move_to(1)  # the sailor: tags, collection and note
+        await pilot.pause(history_module.DETAIL_DELAY + 0.1)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_history_collection_filter_narrow(
+    snap_compare: Any, app: DalleTuiApp, services: Services
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await seed(services)
+        await organize(services)
+        await open_history(pilot, services, seeded=True)
+        await pick(pilot, "#filter-collection", "Print shop")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_history_folded_and_expanded(
+    snap_compare: Any, app: DalleTuiApp, services: Services
+) -> None:
+    """z folds the lighthouse's variants under it (+2); x shows them, indented."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await seed(services)
+        await organize(services)
+        await open_history(pilot, services, seeded=True)
+        await pilot.press("z")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = pilot.app.screen
+        lighthouse = next(r for r in screen.prompt_list.rows if r.variants)
+        screen.prompt_list.move_to(screen.prompt_list.index_of(lighthouse.id))
+        await pilot.press("x")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(history_module.DETAIL_DELAY + 0.1)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

@@ -34,7 +34,7 @@ from dalletui.tui.screens.gallery import GalleryScreen
 from dalletui.tui.screens.image_view import ImageViewScreen
 from dalletui.tui.styles import css_paths
 from dalletui.tui.widgets.footer import KeyFooter
-from dalletui.tui.widgets.history_detail import GenerationCard, PromptDetail
+from dalletui.tui.widgets.history_detail import GenerationCard, PromptDetail, plural
 from dalletui.tui.widgets.history_filters import FilterBar, HistoryFilters
 from dalletui.tui.widgets.history_list import PromptList
 from dalletui.tui.widgets.organize_dialogs import AskTextModal, split_tags
@@ -763,7 +763,7 @@ class HistoryScreen(Screen[None]):
             Content(
                 printable(
                     f"{label.capitalize()} is number {added.position + 1} of {made} "
-                    f"“{where.name}” ({where.count:,} items)."
+                    f"“{where.name}” ({plural(where.count, 'item')})."
                 )
             ),
             title="Collections",
