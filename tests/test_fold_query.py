@@ -138,3 +138,13 @@ def test_variants_are_the_family_but_itself(db: DatabaseManager, tmp_path: Path)
     )
     assert all(v.variants == 3 for v in variants)  # each row knows its family's size
     assert history.variants(pid("portrait of a sailor")) == []
+
+
+def test_the_fold_probe_goes_by_family_key(db: DatabaseManager) -> None:
+    """The inner query must find members by ``prompts_family_key`` alone: driven through the
+    FTS list instead, a common prefix over 37k prompts took 9 s to count, not 24 ms."""
+    query = PromptQuery(text="a", prefix_last=True, fold=True)
+    sql, params = search.count_sql(query, 10_001)
+    plan = [row[3] for row in db.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params)]
+    probes = [step for step in plan if step.startswith("SEARCH q")]
+    assert probes == ["SEARCH q USING INDEX prompts_family_key (family_key=?)"], plan

@@ -142,6 +142,10 @@ def where(query: PromptQuery, alias: str = "p") -> tuple[list[str], list[Any]]:
     (the fold's inner query asks the same filters of ``q``).
     """
     a = alias
+    # The fold's inner query finds its rows by family key: ``+`` keeps SQLite from driving it
+    # through an IN list instead (every FTS match probed per prompt: 9 s, not 10 ms, for a
+    # common prefix over 37k prompts).
+    rowid = "p.id" if alias == "p" else f"+{alias}.id"
     terms = [f"{a}.deleted_at IS NULL"]
     params: list[Any] = []
     # Tags and collections first: with ``NOT INDEXED`` SQLite drives from the first IN list,
@@ -149,13 +153,13 @@ def where(query: PromptQuery, alias: str = "p") -> tuple[list[str], list[Any]]:
     organized = organized_subqueries(query)
     for negated, subquery, values in organized:
         if not negated:
-            terms.append(f"{a}.id IN {subquery}")
+            terms.append(f"{rowid} IN {subquery}")
             params += values
     text = query.text.strip()
     if text:
         expression = fts.match_expression(query.text, prefix_last=query.prefix_last)
         if expression:
-            terms.append(f"{a}.id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?)")
+            terms.append(f"{rowid} IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?)")
             params.append(expression)
         else:
             terms.append(f"{a}.text LIKE ? ESCAPE '\\'")  # like_pattern escapes % and _
@@ -164,14 +168,14 @@ def where(query: PromptQuery, alias: str = "p") -> tuple[list[str], list[Any]]:
         terms.append(f"{a}.is_favorite = 1")
     if query.model:
         terms.append(
-            f"{a}.id IN (SELECT g.prompt_id FROM generations AS g"
+            f"{rowid} IN (SELECT g.prompt_id FROM generations AS g"
             " WHERE g.model = ? AND g.deleted_at IS NULL)"
         )
         params.append(query.model)
     if query.has_generations is not None:
         negate = "" if query.has_generations else "NOT "
         terms.append(
-            f"{a}.id {negate}IN (SELECT g.prompt_id FROM generations AS g"
+            f"{rowid} {negate}IN (SELECT g.prompt_id FROM generations AS g"
             " WHERE g.deleted_at IS NULL)"
         )
     if query.since:
@@ -182,7 +186,7 @@ def where(query: PromptQuery, alias: str = "p") -> tuple[list[str], list[Any]]:
         params.append(_stored(query.until))
     for negated, subquery, values in organized:
         if negated:
-            terms.append(f"{a}.id NOT IN {subquery}")
+            terms.append(f"{rowid} NOT IN {subquery}")
             params += values
     if query.fold and alias == "p":
         inner, inner_params = where(query, alias="q")
