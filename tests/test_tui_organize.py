@@ -242,3 +242,17 @@ async def test_z_folds_variants_and_x_shows_them(app: DalleTuiApp, services: Ser
         await settle(pilot, 0.1)
         assert len(shown_texts(screen)) == 6
         assert "+" not in row_text(screen.prompt_list, 0)
+
+
+async def test_a_note_on_an_image_shows_in_the_image_view(
+    app: DalleTuiApp, services: Services
+) -> None:
+    from dalletui.generation.types import GenerationRequest
+    from dalletui.tui.screens.image_view import more_facts
+
+    outcome = await services.generation.generate(GenerationRequest(prompt="a blue whale"))
+    image = outcome.generations[0]
+    services.organize.set_note(ItemRef("generation", image.id), "the \x1b[2Jbest\none")
+    [row] = [r for r in services.history.entries(outcome.prompt.id) if r.id == image.id]
+    shown = more_facts(row).plain
+    assert "Note       the" in shown and "best one" in shown and "\x1b" not in shown

@@ -121,6 +121,9 @@ def more_facts(row: GenerationRow) -> Content:
     lines.append(("Image", Content(f"#{g.id} of prompt #{row.prompt_id}")))
     if g.request_id:
         lines.append(("Request", Content(printable(g.request_id, single_line=True))))
+    note = g.note or ""
+    if note.strip():  # written in History (N on the image) or with dalletui note gen:ID
+        lines.append(("Note", Content(printable(" ".join(note.split())))))
     return _facts(lines)
 
 
