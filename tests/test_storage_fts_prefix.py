@@ -68,7 +68,22 @@ def _database_at_0006(path: Path, count: int = 400) -> None:
 
 
 def _app_search(path: Path, text: str, order: str = "recent") -> list[int]:
-    """The History's ids for ``text`` (every page), without running any migration."""
+    """The History's ids for ``text`` (every page), without running any migration.
+
+    The page's rows read ``prompts.family_key`` (0009): on a database older than that column
+    the search runs on a copy given it, empty (a column added changes neither the FTS index
+    nor what matches); the database itself stays as it was, for its migration.
+    """
+    database.init(str(path), pragmas={"journal_mode": "wal", "foreign_keys": 1})
+    database.connect(reuse_if_open=True)
+    columns = {row[1] for row in database.execute_sql("PRAGMA table_info(prompts)")}
+    database.close()
+    if "family_key" not in columns:
+        copy = path.with_name("search-copy.db")
+        copy.unlink(missing_ok=True)
+        _raw(path, f"VACUUM INTO '{copy}'")
+        _raw(copy, "ALTER TABLE prompts ADD COLUMN family_key TEXT")
+        path = copy
     database.init(str(path), pragmas={"journal_mode": "wal", "foreign_keys": 1})
     database.connect(reuse_if_open=True)
     try:
