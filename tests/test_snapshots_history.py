@@ -69,6 +69,11 @@ async def open_history(pilot: Pilot[Any], services: Services, seeded: bool = Fal
         await seed(services)
     pilot.app.refresh_status()  # today's images, now that they exist
     await pilot.press("f3")
+    await settled(pilot)
+
+
+async def settled(pilot: Pilot[Any]) -> None:
+    """Every worker done, the detail pane's delay passed, and its workers done too."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause(history_module.DETAIL_DELAY + 0.1)
     await pilot.app.workers.wait_for_complete()
@@ -127,10 +132,7 @@ async def organize(services: Services) -> None:
 
 async def pick(pilot: Pilot[Any], selector: str, value: str) -> None:
     pilot.app.screen.query_one(selector, Select).value = value
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(history_module.DETAIL_DELAY + 0.1)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await settled(pilot)
 
 
 def test_history_tag_filter(snap_compare: Any, app: DalleTuiApp, services: Services) -> None:
@@ -142,9 +144,7 @@ def test_history_tag_filter(snap_compare: Any, app: DalleTuiApp, services: Servi
         await open_history(pilot, services, seeded=True)
         await pick(pilot, "#filter-tag", "paintings")
         pilot.app.screen.prompt_list.move_to(1)  # the sailor: tags, collection and note
-        await pilot.pause(history_module.DETAIL_DELAY + 0.1)
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
 
@@ -177,9 +177,6 @@ def test_history_folded_and_expanded(
         lighthouse = next(r for r in screen.prompt_list.rows if r.variants)
         screen.prompt_list.move_to(screen.prompt_list.index_of(lighthouse.id))
         await pilot.press("x")
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause(history_module.DETAIL_DELAY + 0.1)
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

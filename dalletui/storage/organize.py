@@ -19,7 +19,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from peewee import JOIN, Expression, ForeignKeyField, fn
 
@@ -517,19 +517,18 @@ class OrganizeStore(StoreBase):
     @guarded
     def set_prompt_note(self, prompt_id: int, text: str | None) -> str:
         """Set (empty: clear) the note of a prompt; returns it as stored."""
-        note = clean_note(text)
-        with self.write():
-            self._get(Prompt, prompt_id)
-            Prompt.update(notes=note).where(Prompt.id == prompt_id).execute()
-        return note
+        return self._set_note(Prompt, Prompt.notes, prompt_id, text)
 
     @guarded
     def set_generation_note(self, generation_id: int, text: str | None) -> str:
         """Set (empty: clear) the note of an image; returns it as stored."""
+        return self._set_note(Generation, Generation.note, generation_id, text)
+
+    def _set_note(self, model: Any, column: Any, row_id: int, text: str | None) -> str:
         note = clean_note(text)
         with self.write():
-            self._get(Generation, generation_id)
-            Generation.update(note=note).where(Generation.id == generation_id).execute()
+            self._get(model, row_id)
+            model.update({column: note}).where(model.id == row_id).execute()
         return note
 
     # -- helpers -----------------------------------------------------------------------------
